@@ -1,0 +1,226 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace ResNet.Trainer.Models;
+
+/// <summary>
+/// A deep residual network (He et al. 2015) built from a <see cref="ResNetSpec"/>. Module names follow
+/// torchvision (<c>conv1</c>, <c>bn1</c>, <c>layer1.0.conv1</c>, <c>layer1.0.downsample.0</c>, <c>fc</c>)
+/// so torchvision state_dicts load by key.
+/// </summary>
+public sealed class ResNet : Module<Tensor, Tensor>
+{
+    private readonly Conv2d conv1;
+    private readonly BatchNorm2d bn1;
+    private readonly MaxPool2d? maxpool;
+    private readonly Sequential[] layers;
+    private readonly Linear fc;
+
+    /// <summary>The spec this network was built from.</summary>
+    public ResNetSpec Spec { get; }
+
+    /// <summary>The blocks, in order, as planned from the spec.</summary>
+    public IReadOnlyList<BlockPlan> Plan { get; }
+
+    /// <summary>Builds the network and initialises it (He normal, fan_out, for convolutions; BN weight 1, bias 0).</summary>
+    /// <param name="spec">The architecture.</param>
+    /// <param name="seed">When set, the initial weights are drawn from this seed (the global generator is restored afterwards).</param>
+    public ResNet(ResNetSpec spec, long? seed = null) : base(spec.Name)
+    {
+        TorchNative.EnsureReady();
+        Spec = spec;
+        Plan = ResNetPlan.Blocks(spec);
+
+        if (spec.Stem == StemKind.ImageNet)
+        {
+            conv1 = Conv2d(spec.InputChannels, spec.StemWidth, 7, stride: 2, padding: Pad(7, 2), bias: false);
+            maxpool = MaxPool2d(3, stride: 2, padding: Pad(3, 2));
+        }
+        else
+        {
+            conv1 = Conv2d(spec.InputChannels, spec.StemWidth, 3, stride: 1, padding: 1, bias: false);
+        }
+        bn1 = BatchNorm2d(spec.StemWidth);
+        register_module("conv1", conv1);
+        register_module("bn1", bn1);
+        if (maxpool is not null) register_module("maxpool", maxpool);
+
+        layers = new Sequential[spec.StageDepths.Count];
+        for (int s = 0; s < layers.Length; s++)
+        {
+            var blocks = Plan.Where(b => b.Stage == s + 1)
+                .Select(b => (Module<Tensor, Tensor>)new ResidualBlock(spec, b)).ToArray();
+            layers[s] = Sequential(blocks);
+            register_module($"layer{s + 1}", layers[s]);
+        }
+        fc = Linear(spec.FeatureCount, spec.NumClasses);
+        register_module("fc", fc);
+
+        using (seed is null ? null : new SeedScope(seed.Value))
+            Initialize();
+    }
+
+    private long Pad(int kernel, int stride) =>
+        Spec.Padding == PaddingStyle.Symmetric ? kernel / 2 : 0;
+
+    // Paper section 3.4: "We initialize the weights as in [13]" (He init); BN after every convolution.
+    private void Initialize()
+    {
+        using var _ = no_grad();
+        var tvInit = Linear(fc.in_features, fc.out_features); // PyTorch's default Linear init, drawn in order
+        foreach (var (name, module) in named_modules())
+        {
+            switch (module)
+            {
+                case Conv2d conv:
+                    init.kaiming_normal_(conv.weight, mode: init.FanInOut.FanOut, nonlinearity: init.NonlinearityType.ReLU);
+                    break;
+                case BatchNorm2d bn:
+                    init.ones_(bn.weight);
+                    init.zeros_(bn.bias);
+                    break;
+            }
+        }
+        if (Spec.ZeroInitResidual)
+            foreach (var block in layers.SelectMany(l => l.children()).OfType<ResidualBlock>())
+                init.zeros_(block.LastBatchNorm.weight);
+        tvInit.Dispose();
+    }
+
+    /// <summary>Logits, shape [N, NumClasses], for input [N, InputChannels, H, W].</summary>
+    public override Tensor forward(Tensor input) => fc.forward(Features(input));
+
+    /// <summary>The globally average-pooled features, shape [N, <see cref="ResNetSpec.FeatureCount"/>].</summary>
+    public Tensor Features(Tensor input)
+    {
+        CheckInput(input);
+        using var scope = NewDisposeScope();
+        var x = Spec.Padding == PaddingStyle.Symmetric ? input : PadAsymmetric(input, 7, 2);
+        x = functional.relu(bn1.forward(conv1.forward(x)));
+        if (maxpool is not null)
+            x = maxpool.forward(Spec.Padding == PaddingStyle.Symmetric ? x : PadAsymmetric(x, 3, 2, double.NegativeInfinity));
+        foreach (var layer in layers) x = layer.forward(x);
+        return x.mean([2L, 3L]).MoveToOuterDisposeScope();
+    }
+
+    internal Tensor PadAsymmetric(Tensor x, int kernel, int stride, double value = 0) =>
+        PadFor(Spec.Padding, x, kernel, stride, value);
+
+    internal static Tensor PadFor(PaddingStyle style, Tensor x, int kernel, int stride, double value = 0)
+    {
+        if (style == PaddingStyle.Symmetric) return x; // the convolution pads itself
+        var (lo, hi) = ResNetPlan.Padding(style, kernel, stride);
+        return lo == 0 && hi == 0 ? x : functional.pad(x, [lo, hi, lo, hi], PaddingModes.Constant, value);
+    }
+
+    private void CheckInput(Tensor input)
+    {
+        if (input.dim() != 4 || input.shape[1] != Spec.InputChannels)
+            throw new ArgumentException(
+                $"{Spec.Name} expects input of shape [N, {Spec.InputChannels}, H, W], got [{string.Join(", ", input.shape)}]. " +
+                (input.dim() == 4 ? $"Convert the images to {Spec.InputChannels} channel(s) or build the model with InputChannels = {input.shape[1]}." : "Add a batch dimension."),
+                nameof(input));
+    }
+
+    /// <summary>The convolutional trunk's stages (<c>layer1</c>...), for freezing or inspection.</summary>
+    public IReadOnlyList<Sequential> Stages => layers;
+
+    /// <summary>The final fully connected layer.</summary>
+    public Linear Classifier => fc;
+
+    /// <summary>The stem's convolution and BN.</summary>
+    public (Conv2d Conv, BatchNorm2d Norm, MaxPool2d? Pool) Stem => (conv1, bn1, maxpool);
+
+    private sealed class SeedScope : IDisposable
+    {
+        private readonly Tensor _state;
+        public SeedScope(long seed) { _state = random.get_rng_state(); random.manual_seed(seed); }
+        public void Dispose() { random.set_rng_state(_state); _state.Dispose(); }
+    }
+}
+
+/// <summary>One block, basic or bottleneck, with its shortcut (paper Fig. 2 and Fig. 5).</summary>
+public sealed class ResidualBlock : Module<Tensor, Tensor>
+{
+    private readonly Conv2d conv1, conv2;
+    private readonly Conv2d? conv3;
+    private readonly BatchNorm2d bn1, bn2;
+    private readonly BatchNorm2d? bn3;
+    private readonly Sequential? downsample;
+    private readonly PaddingStyle _padding;
+    private readonly int _stride1, _stride2;
+
+    /// <summary>What this block was built from.</summary>
+    public BlockPlan Plan { get; }
+
+    internal BatchNorm2d LastBatchNorm => bn3 ?? bn2;
+
+    /// <summary>Builds a block of the spec's kind from its plan.</summary>
+    public ResidualBlock(ResNetSpec spec, BlockPlan plan) : base(spec.Block == BlockKind.Bottleneck ? "Bottleneck" : "BasicBlock")
+    {
+        Plan = plan;
+        _padding = spec.Padding;
+        long Pad3(int stride) => _padding == PaddingStyle.Symmetric || stride == 1 ? 1 : 0;
+        if (spec.Block == BlockKind.Basic)
+        {
+            _stride1 = plan.Stride; _stride2 = 1;
+            conv1 = Conv2d(plan.InChannels, plan.Width, 3, stride: plan.Stride, padding: Pad3(plan.Stride), bias: false);
+            bn1 = BatchNorm2d(plan.Width);
+            conv2 = Conv2d(plan.Width, plan.OutChannels, 3, stride: 1, padding: 1, bias: false);
+            bn2 = BatchNorm2d(plan.OutChannels);
+        }
+        else
+        {
+            // v1.5 moves the stride from the first 1x1 to the 3x3 (torchvision's weights); the paper strides the 1x1.
+            _stride1 = spec.StridePlacement == BottleneckStride.Paper ? plan.Stride : 1;
+            _stride2 = spec.StridePlacement == BottleneckStride.Paper ? 1 : plan.Stride;
+            conv1 = Conv2d(plan.InChannels, plan.Width, 1, stride: _stride1, bias: false);
+            bn1 = BatchNorm2d(plan.Width);
+            conv2 = Conv2d(plan.Width, plan.Width, 3, stride: _stride2, padding: Pad3(_stride2), bias: false);
+            bn2 = BatchNorm2d(plan.Width);
+            conv3 = Conv2d(plan.Width, plan.OutChannels, 1, bias: false);
+            bn3 = BatchNorm2d(plan.OutChannels);
+        }
+        register_module("conv1", conv1);
+        register_module("bn1", bn1);
+        register_module("conv2", conv2);
+        register_module("bn2", bn2);
+        if (conv3 is not null) register_module("conv3", conv3);
+        if (bn3 is not null) register_module("bn3", bn3);
+        if (plan.Shortcut == ShortcutKind.Projection)
+        {
+            downsample = Sequential(
+                Conv2d(plan.InChannels, plan.OutChannels, 1, stride: plan.Stride, bias: false),
+                BatchNorm2d(plan.OutChannels));
+            register_module("downsample", downsample);
+        }
+    }
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor x)
+    {
+        var y = conv1.forward(_stride1 == 2 && conv3 is null ? ResNet.PadFor(_padding, x, 3, 2) : x);
+        y = functional.relu(bn1.forward(y));
+        y = bn2.forward(conv2.forward(_stride2 == 2 && conv3 is not null ? ResNet.PadFor(_padding, y, 3, 2) : y));
+        if (conv3 is not null && bn3 is not null)
+            y = bn3.forward(conv3.forward(functional.relu(y)));
+        switch (Plan.Shortcut)
+        {
+            case ShortcutKind.Identity: y = y.add_(x); break;
+            case ShortcutKind.Projection: y = y.add_(downsample!.forward(x)); break;
+            case ShortcutKind.ZeroPad: y = y.add_(ZeroPadShortcut(x)); break;
+        }
+        return functional.relu(y);
+    }
+
+    // Option A (paper section 3.3): identity with stride-2 subsampling, and the extra channels are zeros.
+    private Tensor ZeroPadShortcut(Tensor x)
+    {
+        if (Plan.Stride == 2)
+            x = x[TensorIndex.Colon, TensorIndex.Colon, TensorIndex.Slice(null, null, 2), TensorIndex.Slice(null, null, 2)];
+        long extra = Plan.OutChannels - Plan.InChannels;
+        return extra == 0 ? x : functional.pad(x, [0, 0, 0, 0, 0, extra]);
+    }
+}

@@ -1,0 +1,83 @@
+namespace ResNet.Trainer.Models;
+
+/// <summary>One residual block as the builder will make it.</summary>
+/// <param name="Stage">1-based stage index (<c>layer1</c>...).</param>
+/// <param name="Index">0-based block index in the stage.</param>
+/// <param name="InChannels">Channels entering the block.</param>
+/// <param name="Width">Channels of the block's 3x3 convolution.</param>
+/// <param name="OutChannels">Channels leaving the block.</param>
+/// <param name="Stride">1, or 2 for the first block of stages after the first.</param>
+/// <param name="Shortcut">What the block adds to its residual function.</param>
+public sealed record BlockPlan(int Stage, int Index, int InChannels, int Width, int OutChannels, int Stride, ShortcutKind Shortcut)
+{
+    /// <summary>The torchvision-style module path, e.g. <c>layer2.0</c>.</summary>
+    public string Path => $"layer{Stage}.{Index}";
+}
+
+/// <summary>The shortcut a block ends up with once its spec and shapes are known.</summary>
+public enum ShortcutKind
+{
+    /// <summary>Plain network: nothing is added.</summary>
+    None,
+    /// <summary>y = F(x) + x.</summary>
+    Identity,
+    /// <summary>Option A where the shape changes: subsample and zero-pad channels.</summary>
+    ZeroPad,
+    /// <summary>Options B/C: 1x1 convolution + BN (<c>downsample.0</c>, <c>downsample.1</c>).</summary>
+    Projection,
+}
+
+/// <summary>Turns a <see cref="ResNetSpec"/> into the list of blocks; the one place where stage shapes are decided.</summary>
+public static class ResNetPlan
+{
+    /// <summary>The blocks of every stage, in order.</summary>
+    public static IReadOnlyList<BlockPlan> Blocks(ResNetSpec spec)
+    {
+        Validate(spec);
+        var blocks = new List<BlockPlan>();
+        int inChannels = spec.StemWidth;
+        for (int s = 0; s < spec.StageDepths.Count; s++)
+        {
+            int width = spec.StageWidths[s];
+            int outChannels = width * spec.Expansion;
+            for (int b = 0; b < spec.StageDepths[s]; b++)
+            {
+                int stride = (b == 0 && s > 0) ? 2 : 1;
+                bool shapeChanges = stride != 1 || inChannels != outChannels;
+                ShortcutKind shortcut = !spec.Residual ? ShortcutKind.None
+                    : spec.Shortcut == ShortcutOption.C ? ShortcutKind.Projection
+                    : !shapeChanges ? ShortcutKind.Identity
+                    : spec.Shortcut == ShortcutOption.B ? ShortcutKind.Projection
+                    : ShortcutKind.ZeroPad;
+                blocks.Add(new BlockPlan(s + 1, b, inChannels, width, outChannels, stride, shortcut));
+                inChannels = outChannels;
+            }
+        }
+        return blocks;
+    }
+
+    /// <summary>Checks that a spec describes a buildable network.</summary>
+    /// <exception cref="ArgumentException">A field is out of range; the message names it.</exception>
+    public static void Validate(ResNetSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (spec.StageDepths.Count == 0 || spec.StageDepths.Count != spec.StageWidths.Count)
+            throw new ArgumentException($"Spec '{spec.Name}': StageDepths ({spec.StageDepths.Count}) and StageWidths ({spec.StageWidths.Count}) must be non-empty and of equal length.", nameof(spec));
+        if (spec.StageDepths.Any(d => d < 1))
+            throw new ArgumentException($"Spec '{spec.Name}': every stage needs at least one block (StageDepths = [{string.Join(", ", spec.StageDepths)}]).", nameof(spec));
+        if (spec.StageWidths.Any(w => w < 1) || spec.StemWidth < 1)
+            throw new ArgumentException($"Spec '{spec.Name}': widths must be positive.", nameof(spec));
+        if (spec.InputChannels < 1)
+            throw new ArgumentException($"Spec '{spec.Name}': InputChannels must be at least 1 (1 = grayscale, 3 = RGB), got {spec.InputChannels}.", nameof(spec));
+        if (spec.NumClasses < 1)
+            throw new ArgumentException($"Spec '{spec.Name}': NumClasses must be at least 1, got {spec.NumClasses}.", nameof(spec));
+    }
+
+    /// <summary>Padding (left, right, top, bottom) of a convolution or pooling window of size <paramref name="kernel"/>.</summary>
+    public static (int Lo, int Hi) Padding(PaddingStyle style, int kernel, int stride)
+    {
+        if (style == PaddingStyle.Symmetric || stride == 1) return (kernel / 2, kernel / 2);
+        int total = Math.Max(kernel - stride, 0);
+        return (total / 2, total - total / 2);
+    }
+}

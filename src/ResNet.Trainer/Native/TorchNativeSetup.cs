@@ -1,0 +1,135 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace ResNet.Trainer.Native;
+
+/// <summary>
+/// Makes TorchSharp's native library load on Linux distributions whose libstdc++ predates GCC 13
+/// (Debian 12, Ubuntu 22.04). libLibTorchSharp.so 0.107 asks for <c>GLIBCXX_3.4.32</c> only for
+/// <c>std::ios_base_library_init()</c>, which no relocation uses, so that single requirement is marked weak.
+/// Runs automatically when this assembly loads; nothing is changed where libstdc++ already has the version.
+/// </summary>
+public static class TorchNativeSetup
+{
+    /// <summary>The libstdc++ symbol version that TorchSharp 0.107 requires but does not use.</summary>
+    public const string UnusedVersion = "GLIBCXX_3.4.32";
+
+    private static readonly object Gate = new();
+    private static bool _done;
+    private static readonly List<string> _log = new();
+
+    /// <summary>What the setup found and changed, one line per item (for <c>resnet info --system</c>).</summary>
+    public static IReadOnlyList<string> Log { get { lock (Gate) return _log.ToArray(); } }
+
+#pragma warning disable CA2255 // a module initializer is the one hook that runs before TorchSharp's first P/Invoke
+    [ModuleInitializer]
+#pragma warning restore CA2255
+    internal static void OnModuleLoad() => EnsurePatched();
+
+    /// <summary>
+    /// Patches every libLibTorchSharp.so that TorchSharp may load (the app's output, the folder TorchSharp
+    /// copies natives into, the NuGet cache) when the system libstdc++ lacks <see cref="UnusedVersion"/>.
+    /// Idempotent and cheap after the first call. Never throws: a failure is recorded in <see cref="Log"/>.
+    /// </summary>
+    public static void EnsurePatched()
+    {
+        lock (Gate)
+        {
+            if (_done) return;
+            _done = true;
+            try
+            {
+                if (!RuntimeInformation.IsOSPlatform(OSPlatform.Linux)) return;
+                string? libstdcxx = FindSystemLibStdCxx();
+                if (libstdcxx is null) { _log.Add("libstdc++.so.6 not found; nothing patched"); return; }
+                if (ContainsAscii(File.ReadAllBytes(libstdcxx), UnusedVersion + "\0"))
+                {
+                    _log.Add($"{libstdcxx} provides {UnusedVersion}; nothing patched");
+                    return;
+                }
+                foreach (string candidate in CandidateLibraries())
+                    PatchFile(candidate);
+            }
+            catch (Exception ex)
+            {
+                _log.Add($"native setup failed: {ex.Message}");
+            }
+        }
+    }
+
+    private static void PatchFile(string path)
+    {
+        try
+        {
+            byte[] bytes = File.ReadAllBytes(path);
+            if (ElfVersionPatcher.MarkWeak(bytes, UnusedVersion) == 0) return;
+            // Write beside the original, then rename over it: a reader never sees a half-written library.
+            string temp = path + ".resnet-" + Environment.ProcessId + ".tmp";
+            File.WriteAllBytes(temp, bytes);
+            if (!OperatingSystem.IsWindows())
+                File.SetUnixFileMode(temp, File.GetUnixFileMode(path));
+            File.Move(temp, path, overwrite: true);
+            _log.Add($"marked {UnusedVersion} weak in {path}");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            _log.Add($"could not patch {path}: {ex.Message} (make the file writable, or run once as its owner)");
+        }
+    }
+
+    private static IEnumerable<string> CandidateLibraries()
+    {
+        const string name = "libLibTorchSharp.so";
+        string rid = "linux-" + RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant();
+        var dirs = new List<string> { AppContext.BaseDirectory, Path.Combine(AppContext.BaseDirectory, "runtimes", rid, "native") };
+
+        string? torchDir = Path.GetDirectoryName(typeof(TorchSharp.torch).Assembly.Location);
+        if (!string.IsNullOrEmpty(torchDir))
+        {
+            dirs.Add(torchDir);
+            dirs.Add(Path.Combine(torchDir, "runtimes", rid, "native"));
+            // TorchSharp's fallback copies the natives into these folders beside TorchSharp.dll.
+            dirs.Add(Path.Combine(torchDir, "cpu"));
+            dirs.Add(Path.Combine(torchDir, "cuda"));
+            // Loaded straight from the NuGet cache (notebooks): <pkg>/lib/<tfm>/TorchSharp.dll.
+            dirs.Add(Path.GetFullPath(Path.Combine(torchDir, "..", "..", "runtimes", rid, "native")));
+        }
+
+        // The NuGet cache copy is the source TorchSharp's fallback copies from.
+        string nugetRoot = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
+            ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        string torchPkg = Path.Combine(nugetRoot, "torchsharp");
+        if (Directory.Exists(torchPkg))
+            foreach (string version in Directory.EnumerateDirectories(torchPkg))
+                dirs.Add(Path.Combine(version, "runtimes", rid, "native"));
+
+        return dirs.Select(d => Path.Combine(d, name)).Where(File.Exists)
+                   .Select(Path.GetFullPath).Distinct(StringComparer.Ordinal);
+    }
+
+    private static string? FindSystemLibStdCxx()
+    {
+        // Prefer the copy already mapped into this process: that is the one the loader will bind to.
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/self/maps"))
+            {
+                int slash = line.IndexOf('/');
+                if (slash >= 0 && line.Contains("libstdc++.so.6", StringComparison.Ordinal))
+                    return line[slash..].Trim();
+            }
+        }
+        catch (IOException) { }
+
+        string[] dirs =
+        [
+            "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+            "/lib64", "/usr/lib64", "/lib", "/usr/lib",
+        ];
+        return dirs.Select(d => Path.Combine(d, "libstdc++.so.6")).FirstOrDefault(File.Exists);
+    }
+
+    private static bool ContainsAscii(byte[] haystack, string needle) =>
+        haystack.AsSpan().IndexOf(Encoding.ASCII.GetBytes(needle)) >= 0;
+}
