@@ -14,7 +14,7 @@ public sealed class WeightsMismatchException(string message) : IOException(messa
 /// </summary>
 public static class ResNetWeights
 {
-    private const int MaxListed = 8;
+    private const int MaxListed = 4; // per kind of problem
 
     /// <summary>Loads weights into <paramref name="model"/>, checking every key and shape first; the model is unchanged on error.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
@@ -29,22 +29,22 @@ public static class ResNetWeights
         try
         {
             var target = model.state_dict();
-            var problems = new List<string>();
+            var missing = new List<string>();
+            var shapes = new List<string>();
             foreach (var (key, tensor) in target)
             {
                 if (!source.TryGetValue(key, out var given))
-                {
-                    if (strict) problems.Add($"missing key '{key}' (expected shape [{string.Join(", ", tensor.shape)}])");
-                }
+                    missing.Add($"missing key '{key}' (expected shape [{string.Join(", ", tensor.shape)}])");
                 else if (!given.shape.SequenceEqual(tensor.shape))
-                    problems.Add($"'{key}': file has shape [{string.Join(", ", given.shape)}], model expects [{string.Join(", ", tensor.shape)}]");
+                    shapes.Add($"'{key}': file has shape [{string.Join(", ", given.shape)}], model expects [{string.Join(", ", tensor.shape)}]");
             }
-            if (strict)
-                problems.AddRange(source.Keys.Where(k => !target.ContainsKey(k)).Select(k => $"unexpected key '{k}'"));
-            if (problems.Count > 0)
+            var unexpected = source.Keys.Where(k => !target.ContainsKey(k)).Order(StringComparer.Ordinal).Select(k => $"unexpected key '{k}'").ToList();
+            if (!strict) { missing.Clear(); unexpected.Clear(); }
+            if (shapes.Count + missing.Count + unexpected.Count > 0)
                 throw new WeightsMismatchException(
-                    $"Weights file '{path}' does not match {model.GetName()} ({problems.Count} problem(s)); first: " +
-                    string.Join("; ", problems.Take(MaxListed)) +
+                    $"Weights file '{path}' does not match {model.GetName()}: {shapes.Count} shape mismatch(es), {missing.Count} missing key(s), " +
+                    $"{unexpected.Count} unexpected key(s). First: " +
+                    string.Join("; ", shapes.Take(MaxListed).Concat(missing.Take(MaxListed)).Concat(unexpected.Take(MaxListed))) +
                     ". Check the architecture name (and NumClasses/InputChannels), or pass strict: false to load the matching keys only.");
 
             using var _ = no_grad();
