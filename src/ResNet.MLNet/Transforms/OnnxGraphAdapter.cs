@@ -1,0 +1,81 @@
+using Google.Protobuf;
+using Onnx;
+
+namespace ResNet.MLNet.Transforms;
+
+/// <summary>
+/// Prepares an exported ResNet graph for ML.NET's ONNX transformer: renames its input and probability output to
+/// internal column names (so they never collide with the user's columns) and adds the arg-max as a uint32 output,
+/// which becomes the predicted label's key.
+/// </summary>
+internal static class OnnxGraphAdapter
+{
+    internal const string InputColumn = ImagePreprocessing.PixelsColumn;
+    internal const string ProbabilitiesColumn = "__ResNet_Probabilities";
+    internal const string IndexColumn = "__ResNet_Index";
+
+    public static byte[] Adapt(byte[] onnx, ResNetModelInfo info)
+    {
+        var model = ModelProto.Parser.ParseFrom(onnx);
+        var graph = model.Graph;
+        Rename(graph, info.InputName, InputColumn);
+        const string batched = "__ResNet_ProbabilitiesNxK";
+        Rename(graph, info.ProbabilitiesName, batched);
+
+        // ML.NET's ONNX transformer runs one row at a time and types a column by the output's declared shape:
+        // flattening [1, K] to [K] makes Score a plain Vector<Single, K>, as the batched path gives.
+        graph.Output.Clear();
+        var flatShape = new TensorProto { Name = "__ResNet_FlatShape", DataType = (int)TensorProto.Types.DataType.Int64 };
+        flatShape.Dims.Add(1);
+        flatShape.Int64Data.Add(-1);
+        graph.Initializer.Add(flatShape);
+        var reshape = new NodeProto { OpType = "Reshape", Name = "__ResNet_Flatten" };
+        reshape.Input.Add(batched);
+        reshape.Input.Add(flatShape.Name);
+        reshape.Output.Add(ProbabilitiesColumn);
+        graph.Node.Add(reshape);
+        graph.Output.Add(TensorOutput(ProbabilitiesColumn, TensorProto.Types.DataType.Float, new TensorShapeProto.Types.Dimension { DimValue = info.ClassCount }));
+
+        const string argmax = "__ResNet_ArgMax";
+        var argMaxNode = new NodeProto { OpType = "ArgMax", Name = argmax };
+        argMaxNode.Input.Add(batched);
+        argMaxNode.Output.Add(argmax);
+        argMaxNode.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+        argMaxNode.Attribute.Add(new AttributeProto { Name = "keepdims", Type = AttributeProto.Types.AttributeType.Int, I = 0 });
+        var cast = new NodeProto { OpType = "Cast", Name = IndexColumn };
+        cast.Input.Add(argmax);
+        cast.Output.Add(IndexColumn);
+        cast.Attribute.Add(new AttributeProto { Name = "to", Type = AttributeProto.Types.AttributeType.Int, I = (long)TensorProto.Types.DataType.Uint32 });
+        graph.Node.Add(argMaxNode);
+        graph.Node.Add(cast);
+
+        graph.Output.Add(TensorOutput(IndexColumn, TensorProto.Types.DataType.Uint32, new TensorShapeProto.Types.Dimension { DimParam = "N" }));
+        return model.ToByteArray();
+    }
+
+    private static ValueInfoProto TensorOutput(string name, TensorProto.Types.DataType type, TensorShapeProto.Types.Dimension dim)
+    {
+        var shape = new TensorShapeProto();
+        shape.Dim.Add(dim);
+        return new ValueInfoProto
+        {
+            Name = name,
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } },
+        };
+    }
+
+    private static void Rename(GraphProto graph, string from, string to)
+    {
+        if (from == to) return;
+        bool found = false;
+        foreach (var v in graph.Input.Concat(graph.Output).Concat(graph.ValueInfo))
+            if (v.Name == from) { v.Name = to; found = true; }
+        foreach (var n in graph.Node)
+        {
+            for (int i = 0; i < n.Input.Count; i++) if (n.Input[i] == from) n.Input[i] = to;
+            for (int i = 0; i < n.Output.Count; i++) if (n.Output[i] == from) n.Output[i] = to;
+        }
+        if (!found)
+            throw new InvalidDataException($"The ONNX graph has no input or output named '{from}'.");
+    }
+}

@@ -1,0 +1,165 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace ResNet.MLNet.Transforms;
+
+/// <summary>
+/// The source view plus <c>Score</c> and <c>PredictedLabel</c>, computed lazily in batches inside the cursor.
+/// A look-ahead cursor reads only the pixel column a batch at a time; the main cursor serves every other column
+/// for the current row, so rows stay in order and memory is bounded by one batch.
+/// </summary>
+internal sealed class ScoredDataView : IDataView
+{
+    private readonly IDataView _source;
+    private readonly BatchScorer _scorer;
+    private readonly int _batchSize;
+    private readonly int _classes;
+    private readonly int _pixelColumn;
+    private readonly int _scoreIndex;
+    private readonly int _labelIndex;
+
+    public ScoredDataView(IDataView source, BatchScorer scorer, ResNetModelInfo info, string scoreColumn, string predictedLabelColumn, int batchSize)
+    {
+        _source = source;
+        _scorer = scorer;
+        _batchSize = Math.Max(1, batchSize);
+        _classes = info.ClassCount;
+        _pixelColumn = source.Schema[ImagePreprocessing.PixelsColumn].Index;
+        Schema = OutputSchema(source.Schema, info.ClassNames, scoreColumn, predictedLabelColumn);
+        _scoreIndex = source.Schema.Count;
+        _labelIndex = source.Schema.Count + 1;
+    }
+
+    /// <summary>The input schema plus the score vector (with slot names) and the predicted key (with class names).</summary>
+    internal static DataViewSchema OutputSchema(DataViewSchema input, IReadOnlyList<string> classNames, string scoreColumn, string predictedLabelColumn)
+    {
+        var names = new VBuffer<ReadOnlyMemory<char>>(classNames.Count, classNames.Select(n => n.AsMemory()).ToArray());
+        var builder = new DataViewSchema.Builder();
+        builder.AddColumns(input);
+        var scoreAnnotations = new DataViewSchema.Annotations.Builder();
+        var namesType = new VectorDataViewType(TextDataViewType.Instance, classNames.Count);
+        scoreAnnotations.Add("SlotNames", namesType, (ref VBuffer<ReadOnlyMemory<char>> v) => names.CopyTo(ref v));
+        builder.AddColumn(scoreColumn, new VectorDataViewType(NumberDataViewType.Single, classNames.Count), scoreAnnotations.ToAnnotations());
+        var keyAnnotations = new DataViewSchema.Annotations.Builder();
+        keyAnnotations.Add("KeyValues", namesType, (ref VBuffer<ReadOnlyMemory<char>> v) => names.CopyTo(ref v));
+        builder.AddColumn(predictedLabelColumn, new KeyDataViewType(typeof(uint), classNames.Count), keyAnnotations.ToAnnotations());
+        return builder.ToSchema();
+    }
+
+    public bool CanShuffle => false;
+
+    public DataViewSchema Schema { get; }
+
+    public long? GetRowCount() => _source.GetRowCount();
+
+    public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
+    {
+        var needed = columnsNeeded.Select(c => c.Index).ToHashSet();
+        bool score = needed.Contains(_scoreIndex) || needed.Contains(_labelIndex);
+        var sourceCols = _source.Schema.Where(c => needed.Contains(c.Index)).ToList();
+        var main = _source.GetRowCursor(sourceCols);
+        var ahead = score ? _source.GetRowCursor([_source.Schema[_pixelColumn]]) : null;
+        return new Cursor(this, main, ahead, needed);
+    }
+
+    public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) =>
+        [GetRowCursor(columnsNeeded, rand)];
+
+    private sealed class Cursor : DataViewRowCursor
+    {
+        private readonly ScoredDataView _parent;
+        private readonly DataViewRowCursor _main;
+        private readonly DataViewRowCursor? _ahead;
+        private readonly ValueGetter<VBuffer<float>>? _pixels;
+        private readonly HashSet<int> _active;
+        private readonly float[] _batchPixels;
+        private float[] _probabilities = [];
+        private int _batchCount;
+        private int _inBatch = -1;
+        private VBuffer<float> _row;
+
+        public Cursor(ScoredDataView parent, DataViewRowCursor main, DataViewRowCursor? ahead, HashSet<int> active)
+        {
+            _parent = parent;
+            _main = main;
+            _ahead = ahead;
+            _active = active;
+            _pixels = ahead?.GetGetter<VBuffer<float>>(parent._source.Schema[parent._pixelColumn]);
+            int pixelCount = ((VectorDataViewType)parent._source.Schema[parent._pixelColumn].Type).Size;
+            _batchPixels = ahead is null ? [] : new float[pixelCount * parent._batchSize];
+        }
+
+        public override DataViewSchema Schema => _parent.Schema;
+        public override long Position => _main.Position;
+        public override long Batch => _main.Batch;
+
+        public override bool MoveNext()
+        {
+            if (!_main.MoveNext()) return false;
+            if (_ahead is null) return true;
+            if (++_inBatch >= _batchCount) FillBatch();
+            if (_inBatch >= _batchCount)
+                throw new InvalidOperationException("The scoring cursor fell out of step with its source; the upstream view is not deterministic.");
+            return true;
+        }
+
+        private void FillBatch()
+        {
+            int pixelCount = _batchPixels.Length / _parent._batchSize;
+            int n = 0;
+            while (n < _parent._batchSize && _ahead!.MoveNext())
+            {
+                _pixels!(ref _row);
+                if (_row.Length != pixelCount)
+                    throw new InvalidOperationException($"Expected {pixelCount} pixel values per image, got {_row.Length}.");
+                _row.GetValues().CopyTo(_batchPixels.AsSpan(n * pixelCount, pixelCount));
+                n++;
+            }
+            _probabilities = n == 0 ? [] : _parent._scorer(_batchPixels.AsMemory(0, n * pixelCount), n);
+            _batchCount = n;
+            _inBatch = 0;
+        }
+
+        public override bool IsColumnActive(DataViewSchema.Column column) =>
+            column.Index >= _parent._scoreIndex ? _active.Contains(column.Index) : _main.IsColumnActive(_parent._source.Schema[column.Index]);
+
+        public override ValueGetter<TValue> GetGetter<TValue>(DataViewSchema.Column column)
+        {
+            int classes = _parent._classes;
+            if (column.Index == _parent._scoreIndex)
+            {
+                ValueGetter<VBuffer<float>> g = (ref VBuffer<float> value) =>
+                {
+                    var editor = VBufferEditor.Create(ref value, classes);
+                    _probabilities.AsSpan(_inBatch * classes, classes).CopyTo(editor.Values);
+                    value = editor.Commit();
+                };
+                return (ValueGetter<TValue>)(Delegate)g;
+            }
+            if (column.Index == _parent._labelIndex)
+            {
+                ValueGetter<uint> g = (ref uint value) =>
+                {
+                    var row = _probabilities.AsSpan(_inBatch * classes, classes);
+                    int best = 0;
+                    for (int k = 1; k < row.Length; k++) if (row[k] > row[best]) best = k;
+                    value = (uint)best + 1; // keys are 1-based; 0 is "missing"
+                };
+                return (ValueGetter<TValue>)(Delegate)g;
+            }
+            return _main.GetGetter<TValue>(_parent._source.Schema[column.Index]);
+        }
+
+        public override ValueGetter<DataViewRowId> GetIdGetter() => _main.GetIdGetter();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _main.Dispose();
+                _ahead?.Dispose();
+            }
+            base.Dispose(disposing);
+        }
+    }
+}
