@@ -27,9 +27,8 @@ public sealed class ResNet : Module<Tensor, Tensor>
     /// <summary>Builds the network and initialises it (He normal, fan_out, for convolutions; BN weight 1, bias 0).</summary>
     /// <param name="spec">The architecture.</param>
     /// <param name="seed">When set, the initial weights are drawn from this seed (the global generator is restored afterwards).</param>
-    public ResNet(ResNetSpec spec, long? seed = null) : base(spec.Name)
+    public ResNet(ResNetSpec spec, long? seed = null) : base(ReadyName(spec))
     {
-        TorchNative.EnsureReady();
         Spec = spec;
         Plan = ResNetPlan.Blocks(spec);
 
@@ -60,6 +59,14 @@ public sealed class ResNet : Module<Tensor, Tensor>
 
         using (seed is null ? null : new SeedScope(seed.Value))
             Initialize();
+    }
+
+    // The base constructor already calls into libtorch, so the backend must be loaded before it runs.
+    private static string ReadyName(ResNetSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        TorchNative.EnsureReady();
+        return spec.Name;
     }
 
     private long Pad(int kernel, int stride) =>

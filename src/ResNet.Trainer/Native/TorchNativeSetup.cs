@@ -42,14 +42,13 @@ public static class TorchNativeSetup
             {
                 if (!RuntimeInformation.IsOSPlatform(OSPlatform.Linux)) return;
                 string? libstdcxx = FindSystemLibStdCxx();
-                if (libstdcxx is null) { _log.Add("libstdc++.so.6 not found; nothing patched"); return; }
-                if (ContainsAscii(File.ReadAllBytes(libstdcxx), UnusedVersion + "\0"))
-                {
+                if (libstdcxx is null) _log.Add("libstdc++.so.6 not found; nothing patched");
+                else if (ContainsAscii(File.ReadAllBytes(libstdcxx), UnusedVersion + "\0"))
                     _log.Add($"{libstdcxx} provides {UnusedVersion}; nothing patched");
-                    return;
-                }
-                foreach (string candidate in CandidateLibraries())
-                    PatchFile(candidate);
+                else
+                    foreach (string candidate in CandidateLibraries())
+                        PatchFile(candidate);
+                PreloadFromPackagesWhenNotBesideTheApp();
             }
             catch (Exception ex)
             {
@@ -76,6 +75,69 @@ public static class TorchNativeSetup
         {
             _log.Add($"could not patch {path}: {ex.Message} (make the file writable, or run once as its owner)");
         }
+    }
+
+    /// <summary>
+    /// Notebooks and scripts load TorchSharp.dll straight from the NuGet cache, with no natives beside it. TorchSharp
+    /// then loads <c>torch_cpu</c> by bare name, which finds any system libtorch first (Debian's python3-torch installs
+    /// libtorch 1.13 in /usr/lib) and fails on a symbol mismatch. Loading the package's own libraries by full path
+    /// first makes every later by-name load resolve to them (the dynamic loader matches already-loaded sonames).
+    /// </summary>
+    private static void PreloadFromPackagesWhenNotBesideTheApp()
+    {
+        const string name = "libLibTorchSharp.so";
+        string rid = "linux-" + RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant();
+        string? torchDir = Path.GetDirectoryName(typeof(TorchSharp.torch).Assembly.Location);
+        string[] besideApp =
+        [
+            AppContext.BaseDirectory, Path.Combine(AppContext.BaseDirectory, "runtimes", rid, "native"),
+            torchDir ?? "", Path.Combine(torchDir ?? "", "runtimes", rid, "native"),
+        ];
+        if (besideApp.Any(d => d.Length > 0 && File.Exists(Path.Combine(d, name)))) return;
+
+        string? torchSharpNative = CandidateLibraries().Select(Path.GetDirectoryName)
+            .FirstOrDefault(d => d is not null && d.Contains(Path.Combine("torchsharp", ""), StringComparison.OrdinalIgnoreCase) && d.EndsWith(Path.Combine(rid, "native"), StringComparison.Ordinal));
+        string? libtorchNative = FindLibTorchPackage(rid);
+        if (torchSharpNative is null || libtorchNative is null)
+        {
+            _log.Add("TorchSharp natives are not beside the app and the NuGet packages were not found; leaving the load to TorchSharp");
+            return;
+        }
+        foreach (string lib in new[] { "libc10.so", "libtorch_cpu.so", "libtorch.so" }.Select(l => Path.Combine(libtorchNative, l)).Append(Path.Combine(torchSharpNative, name)))
+        {
+            if (!File.Exists(lib)) continue;
+            if (!NativeLibrary.TryLoad(lib, out _))
+            {
+                _log.Add($"could not preload {lib}");
+                return;
+            }
+        }
+        _log.Add($"preloaded libtorch from {libtorchNative} and LibTorchSharp from {torchSharpNative}");
+    }
+
+    private static string? FindLibTorchPackage(string rid)
+    {
+        string nugetRoot = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
+            ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        string? torchDir = Path.GetDirectoryName(typeof(TorchSharp.torch).Assembly.Location);
+        // In the interactive layout TorchSharp.dll sits at <packages>/torchsharp/<version>/lib/<tfm>/.
+        var roots = new List<string> { nugetRoot };
+        if (torchDir is not null) roots.Insert(0, Path.GetFullPath(Path.Combine(torchDir, "..", "..", "..", "..")));
+        // The libtorch version TorchSharp was built against is a constant in its assembly.
+        string? wanted = typeof(TorchSharp.torch).GetField("libtorchPackageVersion",
+            System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)?.GetRawConstantValue() as string;
+        foreach (string root in roots.Distinct())
+        {
+            string pkg = Path.Combine(root, "libtorch-cpu-" + rid);
+            if (!Directory.Exists(pkg)) continue;
+            var versions = Directory.GetDirectories(pkg).Select(Path.GetFileName).OfType<string>().ToList();
+            string? version = wanted is not null && versions.Contains(wanted) ? wanted
+                : versions.OrderByDescending(v => Version.TryParse(v, out var parsed) ? parsed : new Version()).FirstOrDefault();
+            if (version is null) continue;
+            string native = Path.Combine(pkg, version, "runtimes", rid, "native");
+            if (File.Exists(Path.Combine(native, "libtorch_cpu.so"))) return native;
+        }
+        return null;
     }
 
     private static IEnumerable<string> CandidateLibraries()
