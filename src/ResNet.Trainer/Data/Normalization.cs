@@ -59,6 +59,13 @@ public sealed record Normalization(NormalizationKind Kind, int Channels, int Hei
         }
     }
 
+    /// <summary>The same statistics for images of another size: a per-pixel mean image is resampled bilinearly (multi-scale testing).</summary>
+    public Normalization ForSize(int height, int width)
+    {
+        if (Kind != NormalizationKind.PerPixel || (height == Height && width == Width)) return this;
+        return this with { Height = height, Width = width, Mean = ImageOps.Resize(Mean, Channels, Height, Width, height, width) };
+    }
+
     /// <summary>
     /// Computes statistics over (up to <paramref name="maxImages"/> evenly spaced) images of the training set,
     /// as the evaluation transform of <paramref name="pipeline"/> presents them (before normalization).
