@@ -85,13 +85,15 @@ public static class Idx
     private static int[] Header(byte[] data, string path, int expectedMagic, string kind)
     {
         int rank = expectedMagic & 0xff;
-        if (data.Length < 4 + 4 * rank)
+        if (data.Length < 4)
             throw new CorruptDataException($"IDX file '{path}' is truncated: {data.Length} bytes is shorter than its header. Download or copy it again.", path);
         int magic = BinaryPrimitives.ReadInt32BigEndian(data);
         if (magic != expectedMagic)
             throw new CorruptDataException(
                 $"'{path}' is not an IDX {kind} file: magic number 0x{magic:x8}, expected 0x{expectedMagic:x8}. " +
                 (magic is 0x00000801 or 0x00000803 ? "Did you swap the images and labels files?" : "Pass a *-images-idx3-ubyte / *-labels-idx1-ubyte file."), path);
+        if (data.Length < 4 + 4 * rank)
+            throw new CorruptDataException($"IDX file '{path}' is truncated: {data.Length} bytes is shorter than its header. Download or copy it again.", path);
         var dims = new int[rank];
         for (int i = 0; i < rank; i++)
         {
