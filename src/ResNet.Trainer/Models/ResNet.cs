@@ -93,6 +93,9 @@ public sealed class ResNet : Module<Tensor, Tensor>
         if (Spec.ZeroInitResidual)
             foreach (var block in layers.SelectMany(l => l.children()).OfType<ResidualBlock>())
                 init.zeros_(block.LastBatchNorm.weight);
+        // fc was drawn from the unseeded generator in the constructor; redraw it here so the seed decides every weight.
+        fc.weight!.copy_(tvInit.weight!);
+        fc.bias!.copy_(tvInit.bias!);
         tvInit.Dispose();
     }
 

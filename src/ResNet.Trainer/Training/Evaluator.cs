@@ -1,0 +1,193 @@
+using System.Globalization;
+using System.Text;
+using ResNet.Trainer.Data;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace ResNet.Trainer.Training;
+
+/// <summary>How test images are presented to the model.</summary>
+public enum TestMode
+{
+    /// <summary>One view per image: the pipeline's evaluation transform.</summary>
+    Single,
+    /// <summary>Paper section 3.4 (from AlexNet): shorter side scaled to 256/224 of the input, four corner and one centre crop, and their mirrors; softmax averaged.</summary>
+    TenCrop,
+    /// <summary>Paper section 3.4: the whole image, fully convolutionally, at several shorter-side lengths; softmax averaged.</summary>
+    MultiScale,
+}
+
+/// <summary>How an evaluation runs.</summary>
+public sealed record EvaluationOptions
+{
+    /// <summary>Images per forward pass in single-view mode.</summary>
+    public int BatchSize { get; init; } = 256;
+
+    /// <summary>Single view, 10-crop or multi-scale.</summary>
+    public TestMode Mode { get; init; } = TestMode.Single;
+
+    /// <summary>
+    /// Shorter-side lengths for multi-scale testing. Null: the paper's {224, 256, 384, 480, 640} scaled by
+    /// input size / 224 (so a 32-pixel model is tested at 32, 37, 55, 69 and 91).
+    /// </summary>
+    public int[]? Scales { get; init; }
+
+    /// <summary>Loader threads.</summary>
+    public int Workers { get; init; } = 1;
+}
+
+/// <summary>The figures of an evaluation.</summary>
+/// <param name="Count">Images evaluated.</param>
+/// <param name="Loss">Mean cross-entropy (of the averaged probabilities for multi-view modes).</param>
+/// <param name="Top1Error">Share of images whose most probable class is wrong.</param>
+/// <param name="Top5Error">Share whose true class is not among the five most probable (0 with five classes or fewer).</param>
+/// <param name="ClassNames">Class names.</param>
+/// <param name="PerClassAccuracy">Accuracy per true class (NaN for a class with no images).</param>
+/// <param name="ConfusionMatrix">[true class][predicted class] counts.</param>
+public sealed record EvaluationReport(int Count, double Loss, double Top1Error, double Top5Error, IReadOnlyList<string> ClassNames, double[] PerClassAccuracy, int[][] ConfusionMatrix)
+{
+    /// <summary>1 - top-1 error.</summary>
+    public double Accuracy => 1 - Top1Error;
+
+    /// <summary>The confusion matrix as an aligned text table (rows: true class, columns: predicted).</summary>
+    public string FormatConfusionMatrix()
+    {
+        int k = ClassNames.Count;
+        int nameWidth = Math.Max(10, ClassNames.Max(n => n.Length));
+        int cell = Math.Max(4, ConfusionMatrix.SelectMany(r => r).DefaultIfEmpty(0).Max().ToString(CultureInfo.InvariantCulture).Length + 1);
+        var sb = new StringBuilder();
+        sb.Append("true \\ predicted".PadRight(nameWidth));
+        for (int j = 0; j < k; j++) sb.Append(j.ToString(CultureInfo.InvariantCulture).PadLeft(cell));
+        sb.AppendLine("   accuracy");
+        for (int i = 0; i < k; i++)
+        {
+            sb.Append($"{i} {ClassNames[i]}".PadRight(nameWidth));
+            for (int j = 0; j < k; j++) sb.Append(ConfusionMatrix[i][j].ToString(CultureInfo.InvariantCulture).PadLeft(cell));
+            sb.AppendLine(double.IsNaN(PerClassAccuracy[i]) ? "        -" : string.Create(CultureInfo.InvariantCulture, $"   {PerClassAccuracy[i],7:P1}"));
+        }
+        return sb.ToString();
+    }
+}
+
+/// <summary>Top-1/top-5 error, per-class accuracy and confusion matrix of a model on a labelled image set.</summary>
+public static class Evaluator
+{
+    /// <summary>Evaluates <paramref name="model"/> (put in eval mode) on <paramref name="data"/> prepared by <paramref name="pipeline"/>'s evaluation transform.</summary>
+    public static EvaluationReport Evaluate(Models.ResNet model, IImageSource data, ImagePipeline pipeline, EvaluationOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(pipeline);
+        options ??= new EvaluationOptions();
+        int k = model.Spec.NumClasses;
+        if (data.ClassNames.Count > k)
+            throw new ArgumentException($"The data has {data.ClassNames.Count} classes but {model.Spec.Name} has {k} outputs. Evaluate on data with the classes the model was trained on.", nameof(data));
+        var tally = new Tally(data.ClassNames.Count, k);
+        var device = model.parameters().First().device;
+        bool wasTraining = model.training;
+        model.eval();
+        try
+        {
+            using var _ = no_grad();
+            if (options.Mode == TestMode.Single)
+            {
+                var loader = new BatchLoader(data, pipeline, new LoaderOptions { BatchSize = options.BatchSize, Shuffle = false, Augment = false, Workers = options.Workers });
+                foreach (var batch in loader.Epoch(0, 0, cancellationToken))
+                {
+                    using var scope = NewDisposeScope();
+                    using var x = tensor(batch.Data, batch.Shape).to(device);
+                    var probabilities = nn.functional.softmax(model.forward(x), 1).cpu();
+                    tally.Add(probabilities, batch.Labels);
+                }
+            }
+            else
+            {
+                int[] scales = options.Scales ?? [.. new[] { 224, 256, 384, 480, 640 }.Select(s => (int)Math.Round(s * (double)Math.Min(pipeline.Height, pipeline.Width) / 224))];
+                for (int i = 0; i < data.Count; i++)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    using var scope = NewDisposeScope();
+                    var image = data.Load(i);
+                    var probabilities = options.Mode == TestMode.TenCrop
+                        ? TenCrop(model, image, pipeline, device)
+                        : MultiScale(model, image, pipeline, scales, device);
+                    tally.Add(probabilities.unsqueeze(0).cpu(), [data.LabelOf(i)]);
+                }
+            }
+        }
+        finally
+        {
+            model.train(wasTraining);
+        }
+        return tally.Report(data.ClassNames);
+    }
+
+    private static Tensor TenCrop(Models.ResNet model, RawImage image, ImagePipeline p, Device device)
+    {
+        var (src, h, w) = ImageOps.ToFloatChw(image, p.Channels);
+        var (sh, sw) = ImagePipeline.ShorterSideTo(h, w, (int)Math.Round(Math.Max(p.Height, p.Width) * 256.0 / 224.0));
+        var scaled = ImageOps.Resize(src, p.Channels, h, w, sh, sw);
+        int len = p.SampleLength;
+        var crops = new float[10 * len];
+        (int Top, int Left)[] corners = [(0, 0), (0, sw - p.Width), (sh - p.Height, 0), (sh - p.Height, sw - p.Width), ((sh - p.Height) / 2, (sw - p.Width) / 2)];
+        for (int c = 0; c < 10; c++)
+        {
+            var slot = crops.AsSpan(c * len, len);
+            ImageOps.ShiftedCrop(scaled, p.Channels, sh, sw, corners[c % 5].Top, corners[c % 5].Left, flip: c >= 5, slot, p.Height, p.Width, padded: false);
+            p.Normalization?.Apply(slot, p.Height, p.Width);
+        }
+        var x = tensor(crops, [10, p.Channels, p.Height, p.Width]).to(device);
+        return nn.functional.softmax(model.forward(x), 1).mean([0L]);
+    }
+
+    private static Tensor MultiScale(Models.ResNet model, RawImage image, ImagePipeline p, int[] scales, Device device)
+    {
+        var (src, h, w) = ImageOps.ToFloatChw(image, p.Channels);
+        Tensor? sum = null;
+        foreach (int s in scales)
+        {
+            var (sh, sw) = ImagePipeline.ShorterSideTo(h, w, s);
+            var scaled = ImageOps.Resize(src, p.Channels, h, w, sh, sw);
+            if (ReferenceEquals(scaled, src)) scaled = (float[])src.Clone();
+            p.Normalization?.ForSize(sh, sw).Apply(scaled, sh, sw);
+            var x = tensor(scaled, [1, p.Channels, sh, sw]).to(device);
+            var prob = nn.functional.softmax(model.forward(x), 1)[0];
+            sum = sum is null ? prob : sum + prob;
+        }
+        return sum! / scales.Length;
+    }
+
+    private sealed class Tally(int classes, int outputs)
+    {
+        private readonly int[][] _confusion = Enumerable.Range(0, classes).Select(_ => new int[classes]).ToArray();
+        private int _count, _top1Wrong, _top5Wrong;
+        private double _loss;
+
+        public void Add(Tensor probabilities, long[] labels)
+        {
+            int n = labels.Length;
+            int top = Math.Min(5, outputs);
+            var p = probabilities.data<float>().ToArray();
+            for (int i = 0; i < n; i++)
+            {
+                var row = p.AsSpan(i * outputs, outputs);
+                int truth = (int)labels[i];
+                int best = 0, higher = 0;
+                for (int j = 1; j < outputs; j++) if (row[j] > row[best]) best = j;
+                for (int j = 0; j < outputs; j++) if (row[j] > row[truth]) higher++;
+                if (best != truth) _top1Wrong++;
+                if (higher >= top) _top5Wrong++;
+                _loss += -Math.Log(Math.Max(row[truth], 1e-12f));
+                _confusion[truth][Math.Min(best, classes - 1)]++;
+                _count++;
+            }
+        }
+
+        public EvaluationReport Report(IReadOnlyList<string> names)
+        {
+            var perClass = _confusion.Select((row, i) => row.Sum() == 0 ? double.NaN : (double)row[i] / row.Sum()).ToArray();
+            return new EvaluationReport(_count, _count == 0 ? 0 : _loss / _count,
+                _count == 0 ? 0 : (double)_top1Wrong / _count, _count == 0 ? 0 : (double)_top5Wrong / _count, names, perClass, _confusion);
+        }
+    }
+}

@@ -1,0 +1,73 @@
+using static TorchSharp.torch;
+
+namespace ResNet.Trainer.Training;
+
+/// <summary>
+/// Stochastic gradient descent with momentum (classical or Nesterov) and L2 weight decay, written out so the
+/// update reads as the math and its state (one momentum buffer per parameter) is easy to checkpoint.
+/// Same update as torch.optim.SGD.
+/// </summary>
+internal sealed class Sgd : IDisposable
+{
+    private readonly TorchSharp.Modules.Parameter[] _parameters;
+    private readonly Tensor?[] _momentum;
+    private readonly double _mu, _weightDecay;
+    private readonly bool _nesterov;
+
+    public Sgd(IEnumerable<TorchSharp.Modules.Parameter> parameters, double momentum, double weightDecay, bool nesterov)
+    {
+        _parameters = parameters.Where(p => p.requires_grad).ToArray();
+        _momentum = new Tensor?[_parameters.Length];
+        _mu = momentum; _weightDecay = weightDecay; _nesterov = nesterov;
+    }
+
+    /// <summary>p -= lr * d, where g = grad + wd * p; v = mu * v + g; d = v (or g + mu * v with Nesterov).</summary>
+    public void Step(double lr)
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        for (int i = 0; i < _parameters.Length; i++)
+        {
+            var p = _parameters[i];
+            var grad = p.grad;
+            if (grad is null) continue;
+            var g = _weightDecay != 0 ? grad.add(p, alpha: _weightDecay) : grad;
+            var d = g;
+            if (_mu != 0)
+            {
+                if (_momentum[i] is null) { _momentum[i] = g.clone().DetachFromDisposeScope(); }
+                else _momentum[i]!.mul_(_mu).add_(g);
+                d = _nesterov ? g.add(_momentum[i]!, alpha: _mu) : _momentum[i]!;
+            }
+            p.add_(d, alpha: -lr);
+        }
+    }
+
+    public void ZeroGrad()
+    {
+        foreach (var p in _parameters)
+        {
+            var grad = p.grad;
+            if (grad is not null) { grad.zero_(); }
+        }
+    }
+
+    /// <summary>The momentum buffers (null before the first step), in parameter order.</summary>
+    public IReadOnlyList<Tensor?> State => _momentum;
+
+    public void LoadState(IReadOnlyList<Tensor?> state)
+    {
+        if (state.Count != _momentum.Length)
+            throw new InvalidDataException($"The checkpoint has {state.Count} momentum buffers; the model has {_momentum.Length} parameters.");
+        for (int i = 0; i < state.Count; i++)
+        {
+            _momentum[i]?.Dispose();
+            _momentum[i] = state[i]?.to(_parameters[i].device).DetachFromDisposeScope();
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in _momentum) t?.Dispose();
+    }
+}

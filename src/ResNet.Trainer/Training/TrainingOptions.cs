@@ -1,0 +1,152 @@
+using ResNet.Trainer.Data;
+
+namespace ResNet.Trainer.Training;
+
+/// <summary>
+/// Everything a training run needs besides the model and the data. The defaults are the paper's CIFAR
+/// settings (section 4.2) with the rate dropped at 50% and 75% of training (32k and 48k of 64k iterations).
+/// </summary>
+public sealed record TrainingOptions
+{
+    /// <summary>Passes over the training set. Ignored when <see cref="MaxIterations"/> is set.</summary>
+    public int Epochs { get; init; } = 30;
+
+    /// <summary>Stop after this many iterations (the paper's 64k on CIFAR); null: <see cref="Epochs"/> decides.</summary>
+    public long? MaxIterations { get; init; }
+
+    /// <summary>Images per mini-batch (paper: 128 on CIFAR, 256 on ImageNet).</summary>
+    public int BatchSize { get; init; } = 128;
+
+    /// <summary>Base learning rate (paper: 0.1).</summary>
+    public double LearningRate { get; init; } = 0.1;
+
+    /// <summary>SGD momentum (paper: 0.9).</summary>
+    public double Momentum { get; init; } = 0.9;
+
+    /// <summary>Nesterov momentum instead of the classical one.</summary>
+    public bool Nesterov { get; init; }
+
+    /// <summary>L2 weight decay added to the gradient (paper: 1e-4).</summary>
+    public double WeightDecay { get; init; } = 1e-4;
+
+    /// <summary>The learning rate over training.</summary>
+    public LearningRateSchedule Schedule { get; init; } = new StepsAtProgress([0.5, 0.75]);
+
+    /// <summary>Optional warm-up (e.g. the paper's ResNet-110 rule, <see cref="WarmupUntilTrainError"/>).</summary>
+    public Warmup? Warmup { get; init; }
+
+    /// <summary>Label smoothing of the cross-entropy target (0: the paper's plain cross-entropy).</summary>
+    public double LabelSmoothing { get; init; }
+
+    /// <summary>Training-time augmentation (paper's CIFAR recipe by default).</summary>
+    public Augmentation Augmentation { get; init; } = Augmentation.Cifar;
+
+    /// <summary>Normalization computed from the training set (paper: per-pixel mean subtraction).</summary>
+    public NormalizationKind Normalization { get; init; } = NormalizationKind.PerPixel;
+
+    /// <summary>Input height and width; null: the size of the training images.</summary>
+    public int? ImageSize { get; init; }
+
+    /// <summary>
+    /// Share of the training set held out (stratified, seeded) for validation when no validation set is passed;
+    /// 0 for none. The paper holds out 5k of 50k (0.1) on CIFAR.
+    /// </summary>
+    public double ValidationFraction { get; init; }
+
+    /// <summary>Seed of the initial weights, the shuffle, the augmentation and the split. Same seed, same run.</summary>
+    public int Seed { get; init; } = 42;
+
+    /// <summary><c>cpu</c>, <c>cuda</c>, <c>cuda:N</c> or <c>auto</c>.</summary>
+    public string Device { get; init; } = "cpu";
+
+    /// <summary>Threads for TorchSharp's CPU kernels; null leaves TorchSharp's default (one per core).</summary>
+    public int? Threads { get; init; }
+
+    /// <summary>Loader threads that decode and augment ahead of the model.</summary>
+    public int Workers { get; init; } = 1;
+
+    /// <summary>Batches prepared ahead.</summary>
+    public int Prefetch { get; init; } = 4;
+
+    /// <summary>Folder for checkpoints (<c>last.ckpt</c>, <c>best.dat</c>); null writes none.</summary>
+    public string? CheckpointDirectory { get; init; }
+
+    /// <summary>Write a checkpoint every this many epochs (and always at the end and on cancellation).</summary>
+    public int CheckpointEvery { get; init; } = 1;
+
+    /// <summary>Continue from <c>last.ckpt</c> in <see cref="CheckpointDirectory"/> when it exists.</summary>
+    public bool Resume { get; init; }
+
+    /// <summary>Stop when the validation error has not improved for this many epochs; null: never.</summary>
+    public int? EarlyStoppingPatience { get; init; }
+
+    /// <summary>At the end, put back the weights of the epoch with the lowest validation error.</summary>
+    public bool KeepBest { get; init; } = true;
+
+    /// <summary>Report progress every this many iterations (and at the end of each epoch).</summary>
+    public int ProgressEvery { get; init; } = 10;
+
+    /// <summary>Batch size for validation passes.</summary>
+    public int EvaluationBatchSize { get; init; } = 256;
+}
+
+/// <summary>What a progress event reports.</summary>
+public enum ProgressKind
+{
+    /// <summary>Some iterations done.</summary>
+    Iteration,
+    /// <summary>An epoch done, with validation figures when there is a validation set.</summary>
+    Epoch,
+    /// <summary>A note (fallbacks, resumption, checkpoints).</summary>
+    Message,
+}
+
+/// <summary>A progress event.</summary>
+/// <param name="Kind">What happened.</param>
+/// <param name="Epoch">Current epoch, 1-based.</param>
+/// <param name="Epochs">Epochs in the run.</param>
+/// <param name="Iteration">Iterations done.</param>
+/// <param name="TotalIterations">Iterations in the run.</param>
+/// <param name="Loss">Mean training loss since the start of the epoch.</param>
+/// <param name="TrainError">Training top-1 error since the start of the epoch (on augmented images).</param>
+/// <param name="ValidationError">Validation top-1 error (epoch events with a validation set).</param>
+/// <param name="ValidationLoss">Validation loss (same).</param>
+/// <param name="LearningRate">Current learning rate.</param>
+/// <param name="ImagesPerSecond">Training throughput over this run so far.</param>
+/// <param name="Eta">Estimated time to the end.</param>
+/// <param name="Message">Text of a message event.</param>
+public sealed record TrainingProgress(
+    ProgressKind Kind, int Epoch, int Epochs, long Iteration, long TotalIterations, double Loss, double TrainError,
+    double? ValidationError, double? ValidationLoss, double LearningRate, double ImagesPerSecond, TimeSpan Eta, string? Message = null);
+
+/// <summary>Figures of one finished epoch.</summary>
+/// <param name="Epoch">1-based epoch.</param>
+/// <param name="Iteration">Iterations done at its end.</param>
+/// <param name="TrainLoss">Mean training loss.</param>
+/// <param name="TrainError">Training top-1 error.</param>
+/// <param name="ValidationLoss">Validation loss, when validated.</param>
+/// <param name="ValidationError">Validation top-1 error, when validated.</param>
+/// <param name="LearningRate">Learning rate at its last iteration.</param>
+/// <param name="Seconds">Wall time of the epoch, validation included.</param>
+public sealed record EpochStats(int Epoch, long Iteration, double TrainLoss, double TrainError, double? ValidationLoss, double? ValidationError, double LearningRate, double Seconds);
+
+/// <summary>Why a run ended.</summary>
+public enum StopReason
+{
+    /// <summary>All epochs or iterations done.</summary>
+    Completed,
+    /// <summary>Validation error stopped improving.</summary>
+    EarlyStopped,
+    /// <summary>The cancellation token fired; a checkpoint was written when a folder was given.</summary>
+    Cancelled,
+}
+
+/// <summary>The outcome of <see cref="Trainer.Train"/>.</summary>
+/// <param name="Model">The trained model (best-on-validation weights when <see cref="TrainingOptions.KeepBest"/>).</param>
+/// <param name="Card">What scoring needs besides the weights: spec, class names, input size, normalization.</param>
+/// <param name="History">One entry per finished epoch (including those before a resume).</param>
+/// <param name="BestEpoch">Epoch with the lowest validation error (0 without validation).</param>
+/// <param name="Stop">Why training ended.</param>
+/// <param name="CheckpointPath">The last checkpoint written, or null.</param>
+/// <param name="Elapsed">Wall time of this call.</param>
+public sealed record TrainingResult(Models.ResNet Model, ModelCard Card, IReadOnlyList<EpochStats> History, int BestEpoch, StopReason Stop, string? CheckpointPath, TimeSpan Elapsed);
