@@ -11,6 +11,8 @@ public static class Program
     {
         var root = new RootCommand("resnet: deep residual networks (He et al. 2015) for .NET: train, evaluate, export, inspect.");
         root.Subcommands.Add(InfoCommand.Create(output));
+        root.Subcommands.Add(ExportCommand.Create(output));
+        root.Subcommands.Add(PredictCommand.Create(output));
         return root;
     }
 

@@ -107,7 +107,8 @@ public sealed class ResNet : Module<Tensor, Tensor>
     {
         CheckInput(input);
         using var scope = NewDisposeScope();
-        var x = Spec.Padding == PaddingStyle.Symmetric ? input : PadAsymmetric(input, 7, 2);
+        // Only the ImageNet stem's 7x7/2 convolution is strided; the CIFAR stem's 3x3/1 pads itself.
+        var x = Spec.Stem == StemKind.ImageNet ? PadAsymmetric(input, 7, 2) : input;
         x = functional.relu(bn1.forward(conv1.forward(x)));
         if (maxpool is not null)
             x = maxpool.forward(Spec.Padding == PaddingStyle.Symmetric ? x : PadAsymmetric(x, 3, 2, double.NegativeInfinity));

@@ -73,11 +73,12 @@ public static class ResNetPlan
             throw new ArgumentException($"Spec '{spec.Name}': NumClasses must be at least 1, got {spec.NumClasses}.", nameof(spec));
     }
 
-    /// <summary>Padding (left, right, top, bottom) of a convolution or pooling window of size <paramref name="kernel"/>.</summary>
+    /// <summary>Padding before (top/left) and after (bottom/right) of a convolution or pooling window of size <paramref name="kernel"/>.</summary>
     public static (int Lo, int Hi) Padding(PaddingStyle style, int kernel, int stride)
     {
         if (style == PaddingStyle.Symmetric || stride == 1) return (kernel / 2, kernel / 2);
+        // CNTK's ResNet18 export pads [3,3,2,2] (7x7/2) and [1,1,0,0] (3x3/2): the odd pixel goes on top/left.
         int total = Math.Max(kernel - stride, 0);
-        return (total / 2, total - total / 2);
+        return (total - total / 2, total / 2);
     }
 }

@@ -44,8 +44,8 @@ public enum PaddingStyle
     /// <summary>PyTorch's symmetric padding of k/2 on every side.</summary>
     Symmetric,
     /// <summary>
-    /// CNTK's "same" padding for even input sizes: for a stride-2 convolution the extra row and column
-    /// go on the bottom and right only (as in the DnnImageFeaturizer ResNet18 ONNX file).
+    /// CNTK's padding of strided windows: k - s pixels in all, the larger half on the top and left
+    /// (7x7/2: 3 before, 2 after; 3x3/2: 1 before, 0 after), as in the DnnImageFeaturizer ResNet18 ONNX file.
     /// </summary>
     CntkAsymmetric,
 }

@@ -1,0 +1,94 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using ResNet.Trainer.Onnx;
+
+namespace ResNet.Cli.Commands;
+
+/// <summary><c>resnet predict --model m.onnx &lt;files or folders&gt;</c>: top-k classes per image, as a table or JSON.</summary>
+internal static class PredictCommand
+{
+    public static Command Create(TextWriter output)
+    {
+        var model = new Option<string>("--model", "-m") { Description = "ONNX model written by `resnet export`.", Required = true };
+        var inputs = new Argument<string[]>("images") { Description = "Image files or folders (searched recursively for .png, .jpg, .jpeg, .bmp, .gif, .webp).", Arity = ArgumentArity.OneOrMore };
+        var top = new Option<int>("--top", "-k") { Description = "How many classes to show per image.", DefaultValueFactory = _ => 5 };
+        var json = new Option<bool>("--json") { Description = "Write JSON instead of a table." };
+        var labels = new Option<string?>("--labels") { Description = "Text file with one class name per line, to use instead of the names stored in the model." };
+        var batch = new Option<int>("--batch-size") { Description = "Images per ONNX Runtime call.", DefaultValueFactory = _ => 32 };
+        var device = new Option<string>("--device") { Description = "cpu, cuda (falls back to CPU with a notice) or cuda-only (fails without CUDA).", DefaultValueFactory = _ => "cpu" };
+        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0 = one per core).", DefaultValueFactory = _ => 0 };
+        var cmd = new Command("predict", "Classify images with an exported ONNX model; images of any size are resized to the model's input and converted to its channel count.")
+        {
+            model, inputs, top, json, labels, batch, device, threads,
+        };
+        cmd.SetAction(parse =>
+        {
+            var error = parse.InvocationConfiguration.Error;
+            try
+            {
+                var provider = parse.GetValue(device) switch
+                {
+                    "cpu" => ExecutionProviderPreference.Cpu,
+                    "cuda" => ExecutionProviderPreference.Cuda,
+                    "cuda-only" => ExecutionProviderPreference.CudaOnly,
+                    var other => throw new ArgumentException($"--device must be cpu, cuda or cuda-only, got '{other}'."),
+                };
+                string? labelsFile = parse.GetValue(labels);
+                using var scorer = new OnnxScorer(parse.GetValue(model)!, new OnnxScorerOptions
+                {
+                    ExecutionProvider = provider,
+                    IntraOpThreads = parse.GetValue(threads),
+                    MaxBatchSize = Math.Max(1, parse.GetValue(batch)),
+                    ClassNames = labelsFile is null ? null : ExportCommand.ReadClassNames(labelsFile),
+                    Log = message => error.WriteLine(message),
+                });
+                var files = ImageTensors.FindImages(parse.GetValue(inputs)!);
+                if (files.Count == 0)
+                    throw new ArgumentException("No images found; pass image files or folders holding .png, .jpg, .jpeg, .bmp, .gif or .webp files.");
+                var info = scorer.Info;
+                int k = Math.Clamp(parse.GetValue(top), 1, info.ClassCount);
+                int batchSize = Math.Max(1, parse.GetValue(batch));
+                var rows = new List<(string File, IReadOnlyList<ClassScore> Top)>(files.Count);
+                for (int start = 0; start < files.Count; start += batchSize)
+                {
+                    var chunk = files.Skip(start).Take(batchSize).ToArray();
+                    var pixels = new float[chunk.Length][];
+                    Parallel.For(0, chunk.Length, i => pixels[i] = ImageTensors.Load(chunk[i], info.Channels, info.Height, info.Width, info.Normalization.Range));
+                    var result = scorer.Score(pixels);
+                    for (int i = 0; i < chunk.Length; i++) rows.Add((chunk[i], scorer.TopK(result, i, k)));
+                }
+                if (parse.GetValue(json)) WriteJson(output, rows);
+                else WriteTable(output, rows);
+                return 0;
+            }
+            catch (Exception ex) when (ex is ArgumentException or IOException or InvalidOperationException)
+            {
+                error.WriteLine(ex.Message);
+                return 2;
+            }
+        });
+        return cmd;
+    }
+
+    private static void WriteTable(TextWriter o, List<(string File, IReadOnlyList<ClassScore> Top)> rows)
+    {
+        int fileWidth = Math.Max(5, rows.Max(r => r.File.Length));
+        int labelWidth = Math.Max(5, rows.SelectMany(r => r.Top).Max(s => s.Label.Length));
+        o.WriteLine($"{"image".PadRight(fileWidth)}  rank  {"label".PadRight(labelWidth)}  probability");
+        foreach (var (file, top) in rows)
+            for (int i = 0; i < top.Count; i++)
+                o.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{(i == 0 ? file : "").PadRight(fileWidth)}  {i + 1,4}  {top[i].Label.PadRight(labelWidth)}  {top[i].Probability,11:0.0000}"));
+    }
+
+    private static void WriteJson(TextWriter o, List<(string File, IReadOnlyList<ClassScore> Top)> rows)
+    {
+        var doc = rows.Select(r => new
+        {
+            image = r.File,
+            predictions = r.Top.Select(s => new { label = s.Label, index = s.Index, probability = s.Probability }),
+        });
+        o.WriteLine(JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true }));
+    }
+}

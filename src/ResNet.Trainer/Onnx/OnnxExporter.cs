@@ -1,0 +1,348 @@
+using System.Runtime.InteropServices;
+using Google.Protobuf;
+using Onnx;
+using ResNet.Trainer.Models;
+using static TorchSharp.torch;
+
+namespace ResNet.Trainer.Onnx;
+
+/// <summary>Choices for <see cref="OnnxExporter"/>.</summary>
+public sealed class OnnxExportOptions
+{
+    /// <summary>Class names in output order; default <c>0</c>, <c>1</c>, ... Must have one name per class.</summary>
+    public IReadOnlyList<string>? ClassNames { get; init; }
+
+    /// <summary>Input height the model was trained at; default the family's (32 for CIFAR, 224 for ImageNet models).</summary>
+    public int? ImageHeight { get; init; }
+
+    /// <summary>Input width the model was trained at; default <see cref="ImageHeight"/>.</summary>
+    public int? ImageWidth { get; init; }
+
+    /// <summary>The normalization the model was trained with; folded into the graph. Default: none (input 0..1 as is).</summary>
+    public InputNormalization? Normalization { get; init; }
+
+    /// <summary>Also output the pooled features (<see cref="OnnxExporter.FeaturesOutput"/>, [N, FeatureCount]). Default true.</summary>
+    public bool IncludeFeatures { get; init; } = true;
+
+    /// <summary>Fold each batch norm into the convolution before it (faster scoring; such files can be scored, not imported for training).</summary>
+    public bool FoldBatchNorm { get; init; }
+}
+
+/// <summary>
+/// Writes a standard ONNX file (opset 17, IR version 8) from any model of the family: walks
+/// <see cref="ResNetPlan.Blocks"/> and reads tensors from <c>state_dict()</c> by their torchvision keys.
+/// The batch dimension is dynamic; normalization is folded in; metadata describes the input and the classes.
+/// The same weights and options always give the same bytes.
+/// </summary>
+public static class OnnxExporter
+{
+    /// <summary>Name of the graph input: float [N, C, H, W], RGB pixels in the range stated in metadata.</summary>
+    public const string Input = "input";
+    /// <summary>Name of the logits output: float [N, classes].</summary>
+    public const string LogitsOutput = "logits";
+    /// <summary>Name of the softmax output: float [N, classes].</summary>
+    public const string ProbabilitiesOutput = "probabilities";
+    /// <summary>Name of the pooled-features output: float [N, FeatureCount].</summary>
+    public const string FeaturesOutput = "features";
+    /// <summary>Initializer holding the mean image, when the normalization has one.</summary>
+    public const string MeanImageInitializer = "input.mean_image";
+    /// <summary>The ONNX operator set written (Debian's python3-onnx 1.12 checks up to 17).</summary>
+    public const int Opset = 17;
+    /// <summary>The ONNX IR version written (the one that goes with opset 17).</summary>
+    public const int IrVersion = 8;
+
+    // ResNet builds every BatchNorm2d with PyTorch's default epsilon.
+    internal const float BatchNormEpsilon = 1e-5f;
+
+    /// <summary>The version string written as producer version.</summary>
+    public static string ProducerVersion { get; } = typeof(OnnxExporter).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    /// <summary>Serializes the model to ONNX bytes.</summary>
+    public static byte[] Export(Models.ResNet model, OnnxExportOptions? options = null) => Build(model, options).ToByteArray();
+
+    /// <summary>Writes the model to an ONNX file (atomically: a partial file is never left behind).</summary>
+    public static void Export(Models.ResNet model, string path, OnnxExportOptions? options = null)
+    {
+        byte[] bytes = Export(model, options);
+        string full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        string temp = full + ".tmp-" + Environment.ProcessId;
+        try
+        {
+            File.WriteAllBytes(temp, bytes);
+            File.Move(temp, full, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(temp)) File.Delete(temp);
+        }
+    }
+
+    /// <summary>Builds the ONNX model in memory.</summary>
+    /// <exception cref="ClassCountMismatchException">The class names do not match the model's class count.</exception>
+    /// <exception cref="ArgumentException">The image size or normalization does not fit the model.</exception>
+    public static ModelProto Build(Models.ResNet model, OnnxExportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        options ??= new OnnxExportOptions();
+        var spec = model.Spec;
+        int height = options.ImageHeight ?? spec.DefaultImageSize;
+        int width = options.ImageWidth ?? height;
+        if (height < 1 || width < 1)
+            throw new ArgumentException($"Image size must be positive, got {height}x{width}.", nameof(options));
+        var classNames = options.ClassNames ?? Enumerable.Range(0, spec.NumClasses).Select(i => OnnxMetadataKeys.Int(i)).ToArray();
+        if (classNames.Count != spec.NumClasses)
+            throw new ClassCountMismatchException(
+                $"{classNames.Count} class names were given for {spec.Name}, which has {spec.NumClasses} classes. Give exactly one name per class, in output order.");
+        var norm = options.Normalization ?? InputNormalization.Identity(spec.InputChannels);
+        norm.Validate(spec.InputChannels, height, width);
+
+        var state = model.state_dict();
+        var g = new GraphBuilder(state, options.FoldBatchNorm);
+        string x = g.Normalize(Input, norm, spec.InputChannels, height, width);
+
+        if (spec.Stem == StemKind.ImageNet)
+        {
+            x = g.Relu(g.ConvBn(x, "conv1", "bn1", 7, 2, spec.Padding), "relu");
+            var (lo, hi) = ResNetPlan.Padding(spec.Padding, 3, 2);
+            x = g.Node("MaxPool", "maxpool", [x], [
+                Ints("kernel_shape", 3, 3), Ints("strides", 2, 2), Ints("pads", lo, lo, hi, hi)]);
+        }
+        else
+        {
+            x = g.Relu(g.ConvBn(x, "conv1", "bn1", 3, 1, spec.Padding), "relu");
+        }
+
+        foreach (var b in ResNetPlan.Blocks(spec))
+            x = Block(g, spec, b, x);
+
+        var pooled = g.Node("GlobalAveragePool", "avgpool", [x], []);
+        g.Graph.Node.Add(new NodeProto { Name = "flatten", OpType = "Flatten", Input = { pooled }, Output = { FeaturesOutput }, Attribute = { Int("axis", 1) } });
+        g.Graph.Node.Add(new NodeProto
+        {
+            Name = "fc", OpType = "Gemm",
+            Input = { FeaturesOutput, g.Weight("fc.weight"), g.Weight("fc.bias") },
+            Output = { LogitsOutput },
+            Attribute = { Int("transB", 1) },
+        });
+        g.Graph.Node.Add(new NodeProto { Name = "softmax", OpType = "Softmax", Input = { LogitsOutput }, Output = { ProbabilitiesOutput }, Attribute = { Int("axis", 1) } });
+
+        var graph = g.Graph;
+        graph.Name = spec.Name;
+        graph.Input.Add(TensorValue(Input, "N", spec.InputChannels, height, width));
+        graph.Output.Add(TensorValue(LogitsOutput, "N", spec.NumClasses));
+        graph.Output.Add(TensorValue(ProbabilitiesOutput, "N", spec.NumClasses));
+        if (options.IncludeFeatures)
+            graph.Output.Add(TensorValue(FeaturesOutput, "N", spec.FeatureCount));
+
+        var m = new ModelProto
+        {
+            IrVersion = IrVersion,
+            ProducerName = "ResNet.MLNet",
+            ProducerVersion = ProducerVersion,
+            Domain = "ResNet.MLNet",
+            ModelVersion = 1,
+            Graph = graph,
+        };
+        m.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
+        string outputs = options.IncludeFeatures ? $"{LogitsOutput},{ProbabilitiesOutput},{FeaturesOutput}" : $"{LogitsOutput},{ProbabilitiesOutput}";
+        foreach (var (key, value) in new[]
+        {
+            (OnnxMetadataKeys.Architecture, spec.Name),
+            (OnnxMetadataKeys.Spec, OnnxMetadataKeys.SpecJson(spec)),
+            (OnnxMetadataKeys.ClassNames, System.Text.Json.JsonSerializer.Serialize(classNames, OnnxMetadataKeys.Json)),
+            (OnnxMetadataKeys.InputChannels, OnnxMetadataKeys.Int(spec.InputChannels)),
+            (OnnxMetadataKeys.InputHeight, OnnxMetadataKeys.Int(height)),
+            (OnnxMetadataKeys.InputWidth, OnnxMetadataKeys.Int(width)),
+            (OnnxMetadataKeys.InputRange, OnnxMetadataKeys.RangeText(norm.Range)),
+            (OnnxMetadataKeys.InputChannelOrder, "RGB"),
+            (OnnxMetadataKeys.Normalization, OnnxMetadataKeys.NormalizationJson(norm)),
+            (OnnxMetadataKeys.BatchNormFolded, options.FoldBatchNorm ? "true" : "false"),
+            (OnnxMetadataKeys.Outputs, outputs),
+            (OnnxMetadataKeys.ProducerVersion, ProducerVersion),
+        })
+            m.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+        return m;
+    }
+
+    private static string Block(GraphBuilder g, ResNetSpec spec, BlockPlan b, string x)
+    {
+        string p = b.Path;
+        string y;
+        if (spec.Block == BlockKind.Basic)
+        {
+            y = g.Relu(g.ConvBn(x, $"{p}.conv1", $"{p}.bn1", 3, b.Stride, spec.Padding), $"{p}.relu1");
+            y = g.ConvBn(y, $"{p}.conv2", $"{p}.bn2", 3, 1, spec.Padding);
+        }
+        else
+        {
+            // Same stride placement as ResidualBlock: the paper strides the first 1x1, v1.5 the 3x3.
+            int s1 = spec.StridePlacement == BottleneckStride.Paper ? b.Stride : 1;
+            int s2 = spec.StridePlacement == BottleneckStride.Paper ? 1 : b.Stride;
+            y = g.Relu(g.ConvBn(x, $"{p}.conv1", $"{p}.bn1", 1, s1, spec.Padding), $"{p}.relu1");
+            y = g.Relu(g.ConvBn(y, $"{p}.conv2", $"{p}.bn2", 3, s2, spec.Padding), $"{p}.relu2");
+            y = g.ConvBn(y, $"{p}.conv3", $"{p}.bn3", 1, 1, spec.Padding);
+        }
+        string? shortcut = b.Shortcut switch
+        {
+            ShortcutKind.Identity => x,
+            ShortcutKind.Projection => g.ConvBn(x, $"{p}.downsample.0", $"{p}.downsample.1", 1, b.Stride, spec.Padding),
+            ShortcutKind.ZeroPad => g.ZeroPadShortcut(x, p, b.Stride, b.OutChannels - b.InChannels),
+            _ => null,
+        };
+        if (shortcut is not null)
+            y = g.Node("Add", $"{p}.add", [y, shortcut], []);
+        return g.Relu(y, $"{p}.relu");
+    }
+
+    internal static AttributeProto Ints(string name, params long[] values)
+    {
+        var a = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
+        a.Ints.AddRange(values);
+        return a;
+    }
+
+    internal static AttributeProto Int(string name, long value) =>
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
+
+    internal static AttributeProto Float(string name, float value) =>
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value };
+
+    private static ValueInfoProto TensorValue(string name, string batch, params long[] dims)
+    {
+        var shape = new TensorShapeProto();
+        shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = batch });
+        foreach (long d in dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
+        return new ValueInfoProto
+        {
+            Name = name,
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float, Shape = shape } },
+        };
+    }
+
+    internal static TensorProto FloatTensor(string name, float[] data, params long[] dims)
+    {
+        var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float, RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(data.AsSpan())) };
+        t.Dims.AddRange(dims);
+        return t;
+    }
+
+    internal static TensorProto Int64Tensor(string name, long[] data)
+    {
+        var t = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int64, RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(data.AsSpan())) };
+        t.Dims.Add(data.Length);
+        return t;
+    }
+
+    /// <summary>Adds nodes and initializers in a fixed order, reading weights from the state_dict by key.</summary>
+    private sealed class GraphBuilder(Dictionary<string, Tensor> state, bool foldBatchNorm)
+    {
+        public GraphProto Graph { get; } = new();
+
+        private (float[] Data, long[] Shape) Read(string key)
+        {
+            if (!state.TryGetValue(key, out var t))
+                throw new InvalidOperationException($"The model's state_dict has no '{key}'; the module tree does not follow ResNetPlan.");
+            using var c = t.detach().cpu().to_type(ScalarType.Float32).contiguous();
+            return (c.data<float>().ToArray(), c.shape);
+        }
+
+        public string Weight(string key)
+        {
+            var (data, shape) = Read(key);
+            Graph.Initializer.Add(FloatTensor(key, data, shape));
+            return key;
+        }
+
+        public string Node(string op, string name, string[] inputs, AttributeProto[] attributes)
+        {
+            var n = new NodeProto { OpType = op, Name = name, Output = { name } };
+            n.Input.AddRange(inputs);
+            n.Attribute.AddRange(attributes);
+            Graph.Node.Add(n);
+            return name;
+        }
+
+        public string Relu(string x, string name) => Node("Relu", name, [x], []);
+
+        public string ConvBn(string x, string conv, string bn, int kernel, int stride, PaddingStyle padding)
+        {
+            var (lo, hi) = ResNetPlan.Padding(padding, kernel, stride);
+            AttributeProto[] attrs = [Ints("kernel_shape", kernel, kernel), Ints("strides", stride, stride), Ints("pads", lo, lo, hi, hi)];
+            if (!foldBatchNorm)
+            {
+                string c = Node("Conv", conv, [x, Weight($"{conv}.weight")], attrs);
+                return Node("BatchNormalization", bn,
+                    [c, Weight($"{bn}.weight"), Weight($"{bn}.bias"), Weight($"{bn}.running_mean"), Weight($"{bn}.running_var")],
+                    [Float("epsilon", BatchNormEpsilon)]);
+            }
+            // w' = w * gamma / sqrt(var + eps), b' = beta - mean * gamma / sqrt(var + eps)
+            var (w, shape) = Read($"{conv}.weight");
+            var (gamma, _) = Read($"{bn}.weight");
+            var (beta, _) = Read($"{bn}.bias");
+            var (mean, _) = Read($"{bn}.running_mean");
+            var (variance, _) = Read($"{bn}.running_var");
+            int perChannel = w.Length / gamma.Length;
+            var bias = new float[gamma.Length];
+            for (int o = 0; o < gamma.Length; o++)
+            {
+                float scale = gamma[o] / MathF.Sqrt(variance[o] + BatchNormEpsilon);
+                for (int i = 0; i < perChannel; i++) w[o * perChannel + i] *= scale;
+                bias[o] = beta[o] - mean[o] * scale;
+            }
+            Graph.Initializer.Add(FloatTensor($"{conv}.weight", w, shape));
+            Graph.Initializer.Add(FloatTensor($"{conv}.bias", bias, gamma.Length));
+            return Node("Conv", conv, [x, $"{conv}.weight", $"{conv}.bias"], attrs);
+        }
+
+        // Option A: x[:, :, ::2, ::2], then zero channels appended at the end (as ResidualBlock does).
+        public string ZeroPadShortcut(string x, string path, int stride, int extraChannels)
+        {
+            if (stride == 2)
+            {
+                Graph.Initializer.Add(Int64Tensor($"{path}.shortcut.starts", [0, 0]));
+                Graph.Initializer.Add(Int64Tensor($"{path}.shortcut.ends", [long.MaxValue, long.MaxValue]));
+                Graph.Initializer.Add(Int64Tensor($"{path}.shortcut.axes", [2, 3]));
+                Graph.Initializer.Add(Int64Tensor($"{path}.shortcut.steps", [2, 2]));
+                x = Node("Slice", $"{path}.shortcut.subsample",
+                    [x, $"{path}.shortcut.starts", $"{path}.shortcut.ends", $"{path}.shortcut.axes", $"{path}.shortcut.steps"], []);
+            }
+            if (extraChannels > 0)
+            {
+                // ONNX pads: all begins (N, C, H, W), then all ends.
+                Graph.Initializer.Add(Int64Tensor($"{path}.shortcut.pads", [0, 0, 0, 0, 0, extraChannels, 0, 0]));
+                x = Node("Pad", $"{path}.shortcut.pad", [x, $"{path}.shortcut.pads"], [StringAttr("mode", "constant")]);
+            }
+            return x;
+        }
+
+        public string Normalize(string input, InputNormalization norm, int channels, int height, int width)
+        {
+            string x = input;
+            if (norm.NetworkOrder == ChannelOrder.Bgr)
+            {
+                Graph.Initializer.Add(Int64Tensor("input.bgr_indices", [2, 1, 0]));
+                x = Node("Gather", "input.to_bgr", [x, "input.bgr_indices"], [Int("axis", 1)]);
+            }
+            if (norm.MeanImage is not null)
+            {
+                Graph.Initializer.Add(FloatTensor(MeanImageInitializer, [.. norm.MeanImage], 1, channels, height, width));
+                x = Node("Sub", "input.sub_mean", [x, MeanImageInitializer], []);
+            }
+            else if (norm.Mean.Any(m => m != 0f))
+            {
+                Graph.Initializer.Add(FloatTensor("input.mean", [.. norm.Mean], 1, channels, 1, 1));
+                x = Node("Sub", "input.sub_mean", [x, "input.mean"], []);
+            }
+            if (norm.Std.Any(s => s != 1f))
+            {
+                Graph.Initializer.Add(FloatTensor("input.std", [.. norm.Std], 1, channels, 1, 1));
+                x = Node("Div", "input.div_std", [x, "input.std"], []);
+            }
+            return x;
+        }
+    }
+
+    internal static AttributeProto StringAttr(string name, string value) =>
+        new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8(value) };
+}

@@ -1,0 +1,408 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using ResNet.Trainer.Models;
+
+namespace ResNet.Trainer.Onnx;
+
+/// <summary>Which ONNX Runtime execution provider a scorer should use.</summary>
+public enum ExecutionProviderPreference
+{
+    /// <summary>The CPU provider.</summary>
+    Cpu,
+    /// <summary>CUDA when it is present and loads; otherwise CPU, with the reason in <see cref="OnnxScorer.FallbackMessage"/>.</summary>
+    Cuda,
+    /// <summary>CUDA, or an <see cref="ExecutionProviderUnavailableException"/> when it cannot be used.</summary>
+    CudaOnly,
+}
+
+/// <summary>Options of <see cref="OnnxScorer"/>.</summary>
+public sealed class OnnxScorerOptions
+{
+    /// <summary>Execution provider; default CPU.</summary>
+    public ExecutionProviderPreference ExecutionProvider { get; init; } = ExecutionProviderPreference.Cpu;
+
+    /// <summary>CUDA device index when CUDA is used.</summary>
+    public int CudaDeviceId { get; init; }
+
+    /// <summary>Threads inside one operator (0 = ONNX Runtime's default, one per core).</summary>
+    public int IntraOpThreads { get; init; }
+
+    /// <summary>Threads across independent operators (0 = ONNX Runtime's default). ResNets are a chain, so 1 is usually best.</summary>
+    public int InterOpThreads { get; init; } = 1;
+
+    /// <summary>Largest batch handed to ONNX Runtime at once; bigger requests are split. Default 32.</summary>
+    public int MaxBatchSize { get; init; } = 32;
+
+    /// <summary>Class names to use instead of the model's (or for a model without metadata); must match its class count.</summary>
+    public IReadOnlyList<string>? ClassNames { get; init; }
+
+    /// <summary>Receives notices such as the CUDA-to-CPU fallback; default none (the notice is also in <see cref="OnnxScorer.FallbackMessage"/>).</summary>
+    public Action<string>? Log { get; init; }
+}
+
+/// <summary>One class and its probability.</summary>
+/// <param name="Index">Output index of the class.</param>
+/// <param name="Label">Class name.</param>
+/// <param name="Probability">Softmax probability.</param>
+public readonly record struct ClassScore(int Index, string Label, float Probability);
+
+/// <summary>Scores of a batch, row-major: image <c>i</c>'s values start at <c>i * ClassCount</c>.</summary>
+public sealed class ScoreResult
+{
+    internal ScoreResult(int count, int classes, int features, bool withFeatures)
+    {
+        Count = count;
+        ClassCount = classes;
+        FeatureCount = withFeatures ? features : 0;
+        Logits = new float[count * classes];
+        Probabilities = new float[count * classes];
+        Features = withFeatures ? new float[count * features] : null;
+    }
+
+    /// <summary>Number of images.</summary>
+    public int Count { get; }
+    /// <summary>Number of classes.</summary>
+    public int ClassCount { get; }
+    /// <summary>Length of one feature vector (0 when features were not requested).</summary>
+    public int FeatureCount { get; }
+    /// <summary>Logits, [Count, ClassCount].</summary>
+    public float[] Logits { get; }
+    /// <summary>Softmax probabilities, [Count, ClassCount].</summary>
+    public float[] Probabilities { get; }
+    /// <summary>Pooled features, [Count, FeatureCount], when requested.</summary>
+    public float[]? Features { get; }
+
+    /// <summary>The probabilities of image <paramref name="i"/>.</summary>
+    public ReadOnlySpan<float> ProbabilitiesOf(int i) => Probabilities.AsSpan(i * ClassCount, ClassCount);
+    /// <summary>The logits of image <paramref name="i"/>.</summary>
+    public ReadOnlySpan<float> LogitsOf(int i) => Logits.AsSpan(i * ClassCount, ClassCount);
+    /// <summary>The index of the most probable class of image <paramref name="i"/>.</summary>
+    public int ArgMax(int i)
+    {
+        var p = ProbabilitiesOf(i);
+        int best = 0;
+        for (int c = 1; c < p.Length; c++) if (p[c] > p[best]) best = c;
+        return best;
+    }
+}
+
+/// <summary>
+/// Scores images with an exported ResNet (or another ONNX image classifier) on ONNX Runtime. Requests are
+/// split into batches of at most <see cref="OnnxScorerOptions.MaxBatchSize"/> and run without copying the
+/// input; <see cref="Score(ReadOnlyMemory{float}, int, bool)"/> may be called from several threads at once.
+/// </summary>
+public sealed class OnnxScorer : IDisposable
+{
+    private readonly InferenceSession _session;
+    private readonly string _inputName;
+    private readonly string? _probabilitiesName, _logitsName, _featuresName;
+    private readonly int _maxBatch;
+    private readonly string _source;
+    private int _disposed;
+
+    /// <summary>What the model says about itself (class names, input size, normalization).</summary>
+    public OnnxModelInfo Info { get; }
+
+    /// <summary>The execution provider in use: <c>CPUExecutionProvider</c> or <c>CUDAExecutionProvider</c>.</summary>
+    public string ExecutionProvider { get; }
+
+    /// <summary>Why CUDA was asked for but CPU is used; null when there was no fallback.</summary>
+    public string? FallbackMessage { get; }
+
+    /// <summary>Floats per image: channels x height x width.</summary>
+    public int ImageLength => Info.Channels * Info.Height * Info.Width;
+
+    /// <summary>True when the model has a features output.</summary>
+    public bool HasFeatures => _featuresName is not null;
+
+    /// <summary>Length of the features output (0 when absent).</summary>
+    public int FeatureCount { get; }
+
+    /// <summary>Opens an ONNX file.</summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="OnnxModelFormatException">The file is not ONNX, is truncated, or is not an image classifier.</exception>
+    /// <exception cref="ClassCountMismatchException">Given class names do not match the model's outputs.</exception>
+    /// <exception cref="ExecutionProviderUnavailableException">CUDA only was asked for and cannot be used.</exception>
+    public OnnxScorer(string path, OnnxScorerOptions? options = null)
+        : this(ReadFile(path), options, $"ONNX model '{path}'") { }
+
+    /// <summary>Opens an ONNX model held in memory; <paramref name="source"/> names it in error messages.</summary>
+    public OnnxScorer(byte[] model, OnnxScorerOptions? options = null, string source = "ONNX model")
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        options ??= new OnnxScorerOptions();
+        if (options.MaxBatchSize < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), options.MaxBatchSize, "MaxBatchSize must be at least 1.");
+        _source = source;
+
+        var (sessionOptions, provider, fallback) = CreateSessionOptions(options);
+        ExecutionProvider = provider;
+        FallbackMessage = fallback;
+        if (fallback is not null) options.Log?.Invoke(fallback);
+        try
+        {
+            _session = new InferenceSession(model, sessionOptions);
+        }
+        catch (OnnxRuntimeException ex)
+        {
+            throw new OnnxModelFormatException(
+                $"{source} could not be loaded by ONNX Runtime: it is not a valid ONNX file, or it is truncated ({ex.Message.Trim()}). " +
+                "Export it again with `resnet export` or OnnxExporter.Export.", ex);
+        }
+        finally
+        {
+            sessionOptions.Dispose();
+        }
+
+        try
+        {
+            (_inputName, var dims) = FindImageInput();
+            _probabilitiesName = FindOutput(OnnxExporter.ProbabilitiesOutput);
+            _logitsName = FindOutput(OnnxExporter.LogitsOutput);
+            _featuresName = FindOutput(OnnxExporter.FeaturesOutput);
+            if (_probabilitiesName is null && _logitsName is null)
+            {
+                // A foreign classifier: its one rank-2 output holds the scores.
+                var rank2 = _session.OutputMetadata.Where(o => o.Value.IsTensor && o.Value.Dimensions.Length == 2 && o.Value.ElementDataType == TensorElementType.Float).ToList();
+                if (rank2.Count != 1)
+                    throw NotAClassifier();
+                _logitsName = rank2[0].Key;
+            }
+            int classes = _session.OutputMetadata[_probabilitiesName ?? _logitsName!].Dimensions[1];
+            FeatureCount = _featuresName is null ? 0 : _session.OutputMetadata[_featuresName].Dimensions[1];
+            Info = ReadInfo(dims, classes, options.ClassNames);
+            _maxBatch = dims[0] > 0 ? Math.Min(dims[0], options.MaxBatchSize) : options.MaxBatchSize;
+            if (dims[0] > 1)
+                throw new OnnxModelFormatException($"{source} has a fixed batch size of {dims[0]}; this scorer needs a dynamic (or 1) batch dimension. Re-export it with a dynamic batch.");
+        }
+        catch
+        {
+            _session.Dispose();
+            throw;
+        }
+    }
+
+    private static byte[] ReadFile(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"ONNX model '{path}' does not exist. Check the path, or create one with `resnet export`.", path);
+        return File.ReadAllBytes(path);
+    }
+
+    private static (SessionOptions, string Provider, string? Fallback) CreateSessionOptions(OnnxScorerOptions options)
+    {
+        var so = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            IntraOpNumThreads = options.IntraOpThreads,
+            InterOpNumThreads = options.InterOpThreads,
+        };
+        if (options.ExecutionProvider == ExecutionProviderPreference.Cpu)
+            return (so, "CPUExecutionProvider", null);
+
+        string reason;
+        if (!OrtEnv.Instance().GetAvailableProviders().Contains("CUDAExecutionProvider"))
+        {
+            reason = "this ONNX Runtime build has no CUDA execution provider (reference Microsoft.ML.OnnxRuntime.Gpu)";
+        }
+        else
+        {
+            try
+            {
+                so.AppendExecutionProvider_CUDA(options.CudaDeviceId);
+                return (so, "CUDAExecutionProvider", null);
+            }
+            catch (Exception ex) when (ex is OnnxRuntimeException or DllNotFoundException or EntryPointNotFoundException)
+            {
+                reason = $"the CUDA execution provider did not load for device {options.CudaDeviceId} ({ex.Message.Trim()}); " +
+                         "it needs an NVIDIA GPU with its driver, CUDA 12 and cuDNN 9 libraries on the library path";
+            }
+        }
+        if (options.ExecutionProvider == ExecutionProviderPreference.CudaOnly)
+        {
+            so.Dispose();
+            throw new ExecutionProviderUnavailableException($"CUDA was required but cannot be used: {reason}. Ask for Cuda (falls back to CPU) or Cpu instead.");
+        }
+        return (so, "CPUExecutionProvider", $"CUDA was requested but cannot be used: {reason}. Falling back to the CPU execution provider.");
+    }
+
+    private (string Name, int[] Dims) FindImageInput()
+    {
+        var inputs = _session.InputMetadata;
+        if (inputs.Count != 1)
+            throw NotAClassifier();
+        var (name, meta) = (inputs.Keys.First(), inputs.Values.First());
+        if (!meta.IsTensor || meta.ElementDataType != TensorElementType.Float || meta.Dimensions.Length != 4 ||
+            meta.Dimensions.Skip(1).Any(d => d < 1))
+            throw NotAClassifier();
+        return (name, meta.Dimensions);
+    }
+
+    private string? FindOutput(string name) =>
+        _session.OutputMetadata.TryGetValue(name, out var m) && m.IsTensor && m.Dimensions.Length == 2 && m.ElementDataType == TensorElementType.Float ? name : null;
+
+    private OnnxModelFormatException NotAClassifier()
+    {
+        static string Describe(IReadOnlyDictionary<string, NodeMetadata> values) => string.Join(", ",
+            values.Select(v => $"'{v.Key}' {(v.Value.IsTensor ? v.Value.ElementDataType.ToString().ToLowerInvariant() : v.Value.OnnxValueType.ToString())} [{string.Join(", ", v.Value.Dimensions.Select(d => d < 0 ? "N" : d.ToString(System.Globalization.CultureInfo.InvariantCulture)))}]"));
+        return new OnnxModelFormatException(
+            $"{_source} is not an image classifier: expected one float input of shape [N, C, H, W] ('{OnnxExporter.Input}') and a float output " +
+            $"'{OnnxExporter.ProbabilitiesOutput}' or '{OnnxExporter.LogitsOutput}' of shape [N, classes]; it has inputs {Describe(_session.InputMetadata)} " +
+            $"and outputs {Describe(_session.OutputMetadata)}. Use a model exported with `resnet export`.");
+    }
+
+    private OnnxModelInfo ReadInfo(int[] dims, int classes, IReadOnlyList<string>? classNames)
+    {
+        var meta = _session.ModelMetadata.CustomMetadataMap;
+        string Get(string key) => meta.TryGetValue(key, out var v) ? v : "";
+        int channels = dims[1], height = dims[2], width = dims[3];
+        ResNetSpec? spec = null;
+        string arch = Get(OnnxMetadataKeys.Architecture);
+        if (meta.TryGetValue(OnnxMetadataKeys.Spec, out var specJson))
+            spec = OnnxMetadataKeys.ParseSpec(specJson, _source);
+        else if (arch.Length > 0)
+            spec = ResNetNames.Parse(arch) is var parsed ? parsed with { InputChannels = channels, NumClasses = classes } : null;
+
+        IReadOnlyList<string> names;
+        if (meta.TryGetValue(OnnxMetadataKeys.ClassNames, out var namesJson))
+        {
+            try { names = JsonSerializer.Deserialize<string[]>(namesJson, OnnxMetadataKeys.Json) ?? []; }
+            catch (JsonException ex) { throw new OnnxModelFormatException($"{_source}: metadata '{OnnxMetadataKeys.ClassNames}' is not a JSON array of strings ({ex.Message}).", ex); }
+            if (names.Count != classes)
+                throw new ClassCountMismatchException($"{_source} lists {names.Count} class names in its metadata but outputs {classes} classes. Re-export the model with one name per class.");
+        }
+        else
+        {
+            names = Enumerable.Range(0, classes).Select(OnnxMetadataKeys.Int).ToArray();
+        }
+        if (classNames is not null)
+        {
+            if (classNames.Count != classes)
+                throw new ClassCountMismatchException($"{classNames.Count} class names were given, but {_source} outputs {classes} classes. Give one name per class, in output order.");
+            names = classNames.ToArray();
+        }
+        if (spec is not null && spec.NumClasses != classes)
+            throw new ClassCountMismatchException($"{_source}: metadata architecture has {spec.NumClasses} classes but the graph outputs {classes}. The file was edited or mis-exported; export it again.");
+
+        var range = meta.TryGetValue(OnnxMetadataKeys.InputRange, out var r) ? OnnxMetadataKeys.ParseRange(r, _source) : PixelRange.ZeroToOne;
+        InputNormalization norm = InputNormalization.Identity(channels) with { Range = range };
+        if (meta.TryGetValue(OnnxMetadataKeys.Normalization, out var normJson))
+        {
+            var dto = JsonSerializer.Deserialize<OnnxMetadataKeys.NormalizationDto>(normJson, OnnxMetadataKeys.Json);
+            if (dto?.Mean is { } mean && dto.Std is { } std)
+                norm = new InputNormalization(range, mean, std, dto.NetworkOrder == nameof(ChannelOrder.Bgr) ? ChannelOrder.Bgr : ChannelOrder.Rgb);
+        }
+        return new OnnxModelInfo(arch, spec, names, channels, height, width, norm,
+            Get(OnnxMetadataKeys.BatchNormFolded) == "true", Get(OnnxMetadataKeys.ProducerVersion));
+    }
+
+    /// <summary>
+    /// Scores <paramref name="count"/> images laid out as [count, C, H, W] RGB floats in the model's pixel range
+    /// (<see cref="InputNormalization.Range"/> of <see cref="Info"/>). Thread-safe.
+    /// </summary>
+    /// <exception cref="InputShapeException">The buffer does not hold <paramref name="count"/> images of the model's shape.</exception>
+    public ScoreResult Score(ReadOnlyMemory<float> images, int count, bool features = false)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        if (count < 0) throw new ArgumentOutOfRangeException(nameof(count), count, "The image count cannot be negative.");
+        int per = ImageLength;
+        if (images.Length != (long)count * per)
+            throw new InputShapeException(
+                $"{_source} takes images of {Info.Channels}x{Info.Height}x{Info.Width} ({per} floats each, NCHW); got {images.Length} floats for {count} image(s). " +
+                "Resize the images and convert them to the model's channel count first (ImageTensors.Load does both).");
+        if (features && _featuresName is null)
+            throw new InvalidOperationException($"{_source} has no '{OnnxExporter.FeaturesOutput}' output; export it with IncludeFeatures = true.");
+
+        var result = new ScoreResult(count, Info.ClassCount, FeatureCount, features);
+        using var runOptions = new RunOptions();
+        for (int start = 0; start < count; start += _maxBatch)
+        {
+            int n = Math.Min(_maxBatch, count - start);
+            RunChunk(runOptions, MemoryMarshal.AsMemory(images.Slice(start * per, n * per)), n, start, result);
+        }
+        return result;
+    }
+
+    /// <summary>Scores images given one array per image (each C x H x W floats).</summary>
+    public ScoreResult Score(IReadOnlyList<float[]> images, bool features = false)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        int per = ImageLength;
+        var packed = new float[images.Count * per];
+        for (int i = 0; i < images.Count; i++)
+        {
+            if (images[i].Length != per)
+                throw new InputShapeException($"Image {i} has {images[i].Length} floats; {_source} takes {Info.Channels}x{Info.Height}x{Info.Width} = {per}. Resize it and convert its channels first.");
+            images[i].CopyTo(packed, i * per);
+        }
+        return Score(packed, images.Count, features);
+    }
+
+    private void RunChunk(RunOptions runOptions, Memory<float> input, int n, int start, ScoreResult result)
+    {
+        int k = result.ClassCount;
+        var names = new List<string>(3);
+        var outputs = new List<OrtValue>(3);
+        var info = OrtMemoryInfo.DefaultInstance;
+        try
+        {
+            // Outputs are written straight into the result arrays.
+            if (_logitsName is not null)
+            {
+                names.Add(_logitsName);
+                outputs.Add(OrtValue.CreateTensorValueFromMemory(info, result.Logits.AsMemory(start * k, n * k), [n, k]));
+            }
+            if (_probabilitiesName is not null)
+            {
+                names.Add(_probabilitiesName);
+                outputs.Add(OrtValue.CreateTensorValueFromMemory(info, result.Probabilities.AsMemory(start * k, n * k), [n, k]));
+            }
+            if (result.Features is not null)
+            {
+                names.Add(_featuresName!);
+                outputs.Add(OrtValue.CreateTensorValueFromMemory(info, result.Features.AsMemory(start * FeatureCount, n * FeatureCount), [n, FeatureCount]));
+            }
+            using var x = OrtValue.CreateTensorValueFromMemory(info, input, [n, Info.Channels, Info.Height, Info.Width]);
+            _session.Run(runOptions, [_inputName], [x], names, outputs);
+        }
+        finally
+        {
+            foreach (var o in outputs) o.Dispose();
+        }
+        if (_probabilitiesName is null) Softmax(result.Logits.AsSpan(start * k, n * k), result.Probabilities.AsSpan(start * k, n * k), k);
+        if (_logitsName is null) result.Probabilities.AsSpan(start * k, n * k).CopyTo(result.Logits.AsSpan(start * k, n * k));
+    }
+
+    private static void Softmax(ReadOnlySpan<float> logits, Span<float> probabilities, int k)
+    {
+        for (int row = 0; row < logits.Length / k; row++)
+        {
+            var l = logits.Slice(row * k, k);
+            var p = probabilities.Slice(row * k, k);
+            float max = float.NegativeInfinity;
+            foreach (float v in l) max = Math.Max(max, v);
+            double sum = 0;
+            for (int c = 0; c < k; c++) sum += p[c] = MathF.Exp(l[c] - max);
+            for (int c = 0; c < k; c++) p[c] = (float)(p[c] / sum);
+        }
+    }
+
+    /// <summary>The <paramref name="k"/> most probable classes of image <paramref name="i"/>, best first.</summary>
+    public IReadOnlyList<ClassScore> TopK(ScoreResult result, int i, int k)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        var p = result.ProbabilitiesOf(i).ToArray();
+        return Enumerable.Range(0, p.Length).OrderByDescending(c => p[c]).ThenBy(c => c)
+            .Take(Math.Max(1, k)).Select(c => new ClassScore(c, Info.ClassNames[c], p[c])).ToArray();
+    }
+
+    /// <summary>Releases the ONNX Runtime session.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0) _session.Dispose();
+    }
+}

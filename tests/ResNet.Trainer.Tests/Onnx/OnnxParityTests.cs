@@ -1,0 +1,93 @@
+using ResNet.Trainer.Models;
+using ResNet.Trainer.Onnx;
+using Xunit.Abstractions;
+using static TorchSharp.torch;
+using static ResNet.Trainer.Tests.Onnx.OnnxTestModels;
+
+namespace ResNet.Trainer.Tests.Onnx;
+
+/// <summary>ONNX Runtime on the exported file equals TorchSharp eval on the same weights.</summary>
+public class OnnxParityTests(ITestOutputHelper output)
+{
+    private const float Tolerance = 1e-4f;
+
+    // Batch 1 runs at the family's own input size; the larger batches of ImageNet models run at 64x64 to keep
+    // CPU time low (the graph is the same; only the spatial extent changes).
+    [Theory]
+    [InlineData("resnet20", null)]
+    [InlineData("resnet56", null)]
+    [InlineData("resnet18", ShortcutOption.B)]
+    [InlineData("resnet50", ShortcutOption.B)]
+    [InlineData("resnet50", ShortcutOption.C)]
+    public void OnnxRuntime_MatchesTorchSharpEval_OnLogits_ForBatches1_7_32(string arch, ShortcutOption? shortcut)
+    {
+        var spec = Spec(arch, shortcut);
+        int bigSize = spec.Stem == StemKind.ImageNet ? 64 : 32;
+        using var model = Trained(spec, seed: 20151210, imageSize: bigSize);
+        foreach (var (batch, size) in new[] { (1, spec.DefaultImageSize), (7, bigSize), (32, bigSize) })
+        {
+            float diff = CompareLogits(model, batch, size, new OnnxExportOptions { ImageHeight = size });
+            output.WriteLine($"{spec.Name} batch {batch} at {size}x{size}: max |logits diff| = {diff:E2}");
+            Assert.True(diff <= Tolerance, $"{spec.Name} batch {batch}: max abs diff {diff} > {Tolerance}");
+        }
+    }
+
+    [Theory]
+    [InlineData("plain20")]
+    [InlineData("plain18")]
+    [InlineData("resnet50-paper")]
+    public void OnnxRuntime_MatchesTorchSharpEval_ForPlainNetsAndPaperStridePlacement(string arch)
+    {
+        var spec = Spec(arch);
+        int size = spec.Stem == StemKind.ImageNet ? 64 : 32;
+        using var model = Trained(spec, seed: 7, imageSize: size);
+        float diff = CompareLogits(model, 7, size, new OnnxExportOptions { ImageHeight = size });
+        output.WriteLine($"{spec.Name} batch 7 at {size}x{size}: max |logits diff| = {diff:E2}");
+        Assert.True(diff <= Tolerance, $"{spec.Name}: max abs diff {diff}");
+    }
+
+    [Fact]
+    public void FoldedBatchNormAndFoldedNormalization_GiveTheSameLogits()
+    {
+        var spec = Spec("resnet18");
+        using var model = Trained(spec, seed: 3, imageSize: 64);
+        var norm = InputNormalization.ImageNet;
+        foreach (bool fold in new[] { false, true })
+        {
+            float diff = CompareLogits(model, 7, 64, new OnnxExportOptions { ImageHeight = 64, Normalization = norm, FoldBatchNorm = fold }, norm);
+            output.WriteLine($"resnet18 ImageNet normalization, fold BN {fold}: max |logits diff| = {diff:E2}");
+            Assert.True(diff <= Tolerance, $"fold {fold}: max abs diff {diff}");
+        }
+    }
+
+    [Fact]
+    public void BgrMeanImageNormalization_OnZeroTo255Input_GivesTheSameLogits()
+    {
+        var spec = Spec("resnet20") with { Padding = PaddingStyle.CntkAsymmetric };
+        using var model = Trained(spec, seed: 5, imageSize: 32);
+        var meanImage = Floats(rand([3, 32, 32], generator: new Generator().manual_seed(9)) * 255);
+        var norm = new InputNormalization(PixelRange.ZeroTo255, [0f, 0f, 0f], [64f, 60f, 58f], ChannelOrder.Bgr, meanImage);
+        float diff = CompareLogits(model, 7, 32, new OnnxExportOptions { Normalization = norm }, norm, inputScale: 255);
+        output.WriteLine($"resnet20 (CNTK padding), BGR + mean image on 0..255 input: max |logits diff| = {diff:E2}");
+        Assert.True(diff <= Tolerance, $"max abs diff {diff}");
+    }
+
+    private static float CompareLogits(Trainer.Models.ResNet model, int batch, int size, OnnxExportOptions options,
+        InputNormalization? norm = null, double inputScale = 1.0)
+    {
+        var spec = model.Spec;
+        using var x = Images(batch, spec.InputChannels, size, seed: batch * 31 + size, scale: inputScale);
+        float[] expected;
+        using (no_grad())
+        {
+            using var normalized = norm is null ? x.alias() : norm.Apply(x);
+            using var logits = model.forward(normalized);
+            expected = Floats(logits);
+        }
+        // A comparison of near-zero logits would prove nothing.
+        Assert.True(expected.Max(MathF.Abs) > 0.05f, $"logits of {spec.Name} are all near zero");
+        using var scorer = new OnnxScorer(OnnxExporter.Export(model, options), new OnnxScorerOptions { IntraOpThreads = 2 });
+        var result = scorer.Score(Floats(x), batch);
+        return MaxAbsDiff(expected, result.Logits);
+    }
+}
