@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using Microsoft.ML.Runtime;
 
 namespace ResNet.MLNet;
 
@@ -15,5 +16,11 @@ public static class ResNetMLContextExtensions
         ArgumentNullException.ThrowIfNull(mlContext);
         mlContext.ComponentCatalog.RegisterAssembly(typeof(ResNetMLContextExtensions).Assembly);
         return mlContext;
+    }
+
+    internal static IHostEnvironment RegisterResNet(this IHostEnvironment env)
+    {
+        env.ComponentCatalog.RegisterAssembly(typeof(ResNetMLContextExtensions).Assembly);
+        return env;
     }
 }

@@ -95,7 +95,7 @@ public sealed class DecodedImageOutput
 
 /// <summary>
 /// Decodes encoded image bytes into an <see cref="MLImage"/>. Registered under a fixed contract name so models
-/// that use it save and load; call <see cref="ResNetMLContextExtensions.RegisterResNet"/> (done by every ResNet catalog method).
+/// that use it save and load; call <see cref="ResNetMLContextExtensions.RegisterResNet(MLContext)"/> (done by every ResNet catalog method).
 /// </summary>
 [CustomMappingFactoryAttribute(ContractName)]
 public sealed class DecodeBytes : CustomMappingFactory<EncodedImageInput, DecodedImageOutput>

@@ -20,7 +20,20 @@ internal static class OnnxGraphAdapter
         var graph = model.Graph;
         Rename(graph, info.InputName, InputColumn);
         const string batched = "__ResNet_ProbabilitiesNxK";
-        Rename(graph, info.ProbabilitiesName, batched);
+        if (info.ProbabilitiesAreLogits)
+        {
+            const string logits = "__ResNet_LogitsNxK";
+            Rename(graph, info.ProbabilitiesName, logits);
+            var softmax = new NodeProto { OpType = "Softmax", Name = "__ResNet_Softmax" };
+            softmax.Input.Add(logits);
+            softmax.Output.Add(batched);
+            softmax.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
+            graph.Node.Add(softmax);
+        }
+        else
+        {
+            Rename(graph, info.ProbabilitiesName, batched);
+        }
 
         // ML.NET's ONNX transformer runs one row at a time and types a column by the output's declared shape:
         // flattening [1, K] to [K] makes Score a plain Vector<Single, K>, as the batched path gives.

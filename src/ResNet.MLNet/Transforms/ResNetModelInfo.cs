@@ -12,6 +12,7 @@ namespace ResNet.MLNet.Transforms;
 /// <param name="InputName">The graph input, float [N, Channels, Height, Width].</param>
 /// <param name="ProbabilitiesName">The graph output with softmax probabilities, float [N, classes].</param>
 /// <param name="FeaturesName">The graph output with pooled features, float [N, features], if exported.</param>
+/// <param name="ProbabilitiesAreLogits">True when <paramref name="ProbabilitiesName"/> holds logits (a softmax is added for ML.NET).</param>
 public sealed record ResNetModelInfo(
     IReadOnlyList<string> ClassNames,
     int Channels,
@@ -20,7 +21,8 @@ public sealed record ResNetModelInfo(
     float PixelScale,
     string InputName,
     string ProbabilitiesName,
-    string? FeaturesName)
+    string? FeaturesName,
+    bool ProbabilitiesAreLogits = false)
 {
     /// <summary>Number of classes.</summary>
     public int ClassCount => ClassNames.Count;

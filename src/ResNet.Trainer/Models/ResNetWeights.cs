@@ -58,6 +58,43 @@ public static class ResNetWeights
         }
     }
 
+    /// <summary>
+    /// Loads pretrained weights for transfer learning: every key of the file that the model has with the same shape.
+    /// The classifier (<c>fc</c>) is left as initialised when its shape differs (another class count).
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="WeightsMismatchException">A key outside the classifier is missing or differs in shape (another architecture).</exception>
+    public static void LoadBackbone(nn.Module model, string path)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"Weights file '{path}' does not exist. Check the path, or train a model first.", path);
+        var source = ReadStateDict(path);
+        try
+        {
+            var target = model.state_dict();
+            var problems = target
+                .Where(kv => !kv.Key.StartsWith("fc.", StringComparison.Ordinal))
+                .Where(kv => !source.TryGetValue(kv.Key, out var t) || !t.shape.SequenceEqual(kv.Value.shape))
+                .Select(kv => source.TryGetValue(kv.Key, out var t)
+                    ? $"'{kv.Key}': file has shape [{string.Join(", ", t.shape)}], model expects [{string.Join(", ", kv.Value.shape)}]"
+                    : $"missing key '{kv.Key}'")
+                .ToList();
+            if (problems.Count > 0)
+                throw new WeightsMismatchException(
+                    $"Pretrained weights '{path}' do not fit {model.GetName()}'s backbone ({problems.Count} problem(s)); first: {string.Join("; ", problems.Take(MaxListed))}. " +
+                    "Use weights of the same architecture and input channels.");
+            using var _ = no_grad();
+            foreach (var (key, tensor) in target)
+                if (source.TryGetValue(key, out var given) && given.shape.SequenceEqual(tensor.shape))
+                    tensor.copy_(given.to(tensor.dtype));
+        }
+        finally
+        {
+            foreach (var t in source.Values) t.Dispose();
+        }
+    }
+
     /// <summary>Reads a state_dict from <c>.pth</c>/<c>.pt</c>/<c>.bin</c> (PyTorch pickle), <c>.safetensors</c> or <c>.dat</c> (TorchSharp).</summary>
     /// <exception cref="InvalidDataException">The file is not a state_dict in the format its extension names.</exception>
     public static Dictionary<string, Tensor> ReadStateDict(string path)

@@ -114,6 +114,18 @@ public sealed class OnnxScorer : IDisposable
     /// <summary>Floats per image: channels x height x width.</summary>
     public int ImageLength => Info.Channels * Info.Height * Info.Width;
 
+    /// <summary>The graph input the images go to.</summary>
+    public string InputName => _inputName;
+
+    /// <summary>The graph output with softmax probabilities, or null when the model only has logits.</summary>
+    public string? ProbabilitiesName => _probabilitiesName;
+
+    /// <summary>The graph output with logits (or a foreign classifier's scores), or null.</summary>
+    public string? LogitsName => _logitsName;
+
+    /// <summary>The graph output with pooled features, or null.</summary>
+    public string? FeaturesName => _featuresName;
+
     /// <summary>True when the model has a features output.</summary>
     public bool HasFeatures => _featuresName is not null;
 

@@ -1,0 +1,89 @@
+using Microsoft.ML;
+using Microsoft.ML.Runtime;
+using ResNet.MLNet.Transforms;
+
+namespace ResNet.MLNet;
+
+/// <summary>
+/// ResNet estimators on ML.NET's catalogs: <c>mlContext.Transforms.ResNetClassifier(...)</c>,
+/// <c>mlContext.MulticlassClassification.Trainers.ResNet(...)</c>, <c>mlContext.Transforms.ApplyResNet(...)</c>.
+/// </summary>
+public static class ResNetCatalog
+{
+    /// <summary>
+    /// Trains a deep residual network on an image column and a key label column; scores with ONNX Runtime.
+    /// Outputs <c>Score</c> (one probability per class) and <c>PredictedLabel</c> (a key with the label's class names).
+    /// </summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="labelColumnName">Key-typed label column (from <c>MapValueToKey</c>).</param>
+    /// <param name="imageColumnName">Image column: an image (<c>LoadImages</c>), encoded bytes (<c>LoadRawImageBytes</c>) or a path.</param>
+    /// <param name="architecture">Architecture name: <c>resnet20</c> (default), <c>resnet56</c>, <c>resnet18</c>, <c>plain-20</c>, ...</param>
+    /// <param name="epochs">Passes over the training data; null takes the recipe's.</param>
+    public static ResNetClassifierEstimator ResNetClassifier(this TransformsCatalog catalog,
+        string labelColumnName = "Label", string imageColumnName = "Image", string architecture = "resnet20", int? epochs = null)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return ResNetClassifier(catalog, new ResNetClassifierEstimator.Options
+        {
+            LabelColumnName = labelColumnName,
+            ImageColumnName = imageColumnName,
+            Architecture = architecture,
+            Epochs = epochs,
+        });
+    }
+
+    /// <summary>Trains a deep residual network with every option spelled out; see <see cref="ResNetClassifierEstimator.Options"/>.</summary>
+    public static ResNetClassifierEstimator ResNetClassifier(this TransformsCatalog catalog, ResNetClassifierEstimator.Options options)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return new ResNetClassifierEstimator(EnvironmentOf(catalog), options);
+    }
+
+    /// <summary>The ResNet classifier under ML.NET's usual place for multiclass trainers; same as <c>Transforms.ResNetClassifier</c>.</summary>
+    public static ResNetClassifierEstimator ResNet(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog,
+        string labelColumnName = "Label", string imageColumnName = "Image", string architecture = "resnet20", int? epochs = null)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return ResNet(catalog, new ResNetClassifierEstimator.Options
+        {
+            LabelColumnName = labelColumnName,
+            ImageColumnName = imageColumnName,
+            Architecture = architecture,
+            Epochs = epochs,
+        });
+    }
+
+    /// <summary>The ResNet classifier with every option; see <see cref="ResNetClassifierEstimator.Options"/>.</summary>
+    public static ResNetClassifierEstimator ResNet(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, ResNetClassifierEstimator.Options options)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return new ResNetClassifierEstimator(EnvironmentOf(catalog), options);
+    }
+
+    /// <summary>
+    /// Scores an image column with a ResNet ONNX model exported by the CLI, a ResNet estimator or another app
+    /// (an image classifier with input [N, C, H, W]). Outputs <c>Score</c> and <c>PredictedLabel</c>.
+    /// </summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="modelPath">The ONNX file.</param>
+    /// <param name="imageColumnName">Image column: an image, encoded bytes or a path.</param>
+    /// <param name="imageFolder">Folder that relative paths are resolved against, for a path column.</param>
+    /// <param name="batchSize">Images per ONNX Runtime call.</param>
+    public static ApplyResNetEstimator ApplyResNet(this TransformsCatalog catalog, string modelPath, string imageColumnName = "Image",
+        string? imageFolder = null, int batchSize = 32)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        return new ApplyResNetEstimator(EnvironmentOf(catalog), modelPath, imageColumnName, imageFolder, "Score", "PredictedLabel", batchSize);
+    }
+
+    // ML.NET's catalogs hold their environment behind an internal interface (IInternalCatalog.Environment);
+    // third-party catalog extensions have no public route to it, and the estimators need it to log to mlContext.Log.
+    private static IHostEnvironment EnvironmentOf(object catalog)
+    {
+        const System.Reflection.BindingFlags flags = System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Public;
+        var prop = catalog.GetType().GetProperties(flags).FirstOrDefault(p => p.Name.EndsWith("Environment", StringComparison.Ordinal));
+        return prop?.GetValue(catalog) as IHostEnvironment
+            ?? throw new InvalidOperationException(
+                "Could not find the ML.NET environment behind this catalog (a different ML.NET version?); create the estimator directly: new ResNetClassifierEstimator(mlContext, options).");
+    }
+}

@@ -1,0 +1,92 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using ResNet.Trainer.Data;
+
+namespace ResNet.MLNet.Transforms;
+
+/// <summary>Reads an IDataView's images and key labels into the trainer's in-memory image set.</summary>
+internal static class TrainingDataReader
+{
+    /// <summary>The class names of a key-typed label column, in key order.</summary>
+    public static string[] ClassNames(DataViewSchema schema, string labelColumn)
+    {
+        var col = schema.GetColumnOrNull(labelColumn)
+            ?? throw new SchemaMismatchException(
+                $"Label column '{labelColumn}' was not found in the input (columns: {string.Join(", ", schema.Where(c => !c.IsHidden).Select(c => c.Name))}). " +
+                "Pass the right name as labelColumnName.");
+        if (col.Type is not KeyDataViewType key)
+            throw new SchemaMismatchException(
+                $"Label column '{labelColumn}' has type {col.Type}; expected a key type. Add this before the ResNet estimator: " +
+                $"mlContext.Transforms.Conversion.MapValueToKey(\"{labelColumn}\")");
+        int count = checked((int)key.Count);
+        var names = Enumerable.Range(0, count).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        if (col.Annotations.Schema.GetColumnOrNull("KeyValues") is { Type: VectorDataViewType { ItemType: TextDataViewType } })
+        {
+            VBuffer<ReadOnlyMemory<char>> values = default;
+            col.GetKeyValues(ref values);
+            var dense = values.DenseValues().Select(v => v.ToString()).ToArray();
+            if (dense.Length == count) names = dense;
+        }
+        return names;
+    }
+
+    /// <summary>
+    /// Decodes every row's image at <paramref name="info"/>'s size and channels (0..255) with its label.
+    /// Rows whose label is missing are skipped; rows whose image fails to decode are skipped with a warning or
+    /// fail, as <paramref name="skipUndecodable"/> says.
+    /// </summary>
+    public static InMemoryImages Read(MLContext ml, IDataView data, ImageColumnKind kind, string imageColumn, string? imageFolder,
+        string labelColumn, ResNetModelInfo info, bool skipUndecodable, Action<string> warn)
+    {
+        var pixelsInfo = info with { PixelScale = 1f };
+        var prepared = ImagePreprocessing.Build(ml, kind, imageColumn, imageFolder, pixelsInfo).Fit(data).Transform(data);
+        var pixelCol = prepared.Schema[ImagePreprocessing.PixelsColumn];
+        var labelCol = prepared.Schema[labelColumn];
+        int hw = info.Height * info.Width;
+        var bytes = new List<byte>();
+        var labels = new List<int>();
+        var failed = new List<string>();
+        int missingLabels = 0;
+        using (var cursor = prepared.GetRowCursor([pixelCol, labelCol]))
+        {
+            var getPixels = cursor.GetGetter<VBuffer<float>>(pixelCol);
+            var getLabel = cursor.GetGetter<uint>(labelCol);
+            VBuffer<float> px = default;
+            uint label = 0;
+            var hwc = new byte[info.PixelCount];
+            while (cursor.MoveNext())
+            {
+                getLabel(ref label);
+                if (label == 0) { missingLabels++; continue; }
+                try
+                {
+                    getPixels(ref px);
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException and not OperationCanceledException)
+                {
+                    if (!skipUndecodable)
+                        throw new InvalidDataException(
+                            $"The image in row {cursor.Position} of column '{imageColumn}' could not be decoded: {ex.Message}. " +
+                            "Fix or remove the file, or set SkipUndecodableImages = true to skip such rows with a warning.", ex);
+                    failed.Add($"row {cursor.Position} ({ex.Message})");
+                    continue;
+                }
+                // ML.NET's pixel extractor gives planes (CHW); the trainer stores interleaved bytes (HWC).
+                var chw = px.GetValues();
+                for (int c = 0; c < info.Channels; c++)
+                    for (int i = 0; i < hw; i++)
+                        hwc[i * info.Channels + c] = (byte)Math.Clamp(MathF.Round(chw[c * hw + i]), 0f, 255f);
+                bytes.AddRange(hwc);
+                labels.Add((int)label - 1);
+            }
+        }
+        if (failed.Count > 0)
+            warn($"Skipped {failed.Count} image(s) that could not be decoded: {string.Join("; ", failed.Take(10))}{(failed.Count > 10 ? "; ..." : "")}");
+        if (missingLabels > 0)
+            warn($"Skipped {missingLabels} row(s) whose label is missing (not among the key values of '{labelColumn}').");
+        if (labels.Count == 0)
+            throw new InvalidDataException(
+                $"The training data has no usable rows (images in '{imageColumn}' with a label in '{labelColumn}'). Check that the IDataView is not empty.");
+        return new InMemoryImages(bytes.ToArray(), labels.ToArray(), info.Width, info.Height, info.Channels, info.ClassNames);
+    }
+}
