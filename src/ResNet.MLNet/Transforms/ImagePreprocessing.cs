@@ -89,7 +89,8 @@ public sealed class EncodedImageInput
 public sealed class DecodedImageOutput
 {
     /// <summary>The decoded image, or null when the bytes are not an image.</summary>
-    [ColumnName(ImagePreprocessing.DecodedColumn)]
+    // A column type needs a size; decoded images vary, and the resize that follows accepts any size.
+    [ColumnName(ImagePreprocessing.DecodedColumn), ImageType(1, 1)]
     public MLImage? Image { get; set; }
 }
 

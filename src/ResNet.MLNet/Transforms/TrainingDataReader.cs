@@ -30,6 +30,67 @@ internal static class TrainingDataReader
         return names;
     }
 
+    // ML.NET's image transforms may decode inside MoveNext (their cursors run in parallel), so a bad file surfaces there.
+    private static bool MoveNext(DataViewRowCursor cursor, string imageColumn, ImageColumnKind kind, bool skipping)
+    {
+        try
+        {
+            return cursor.MoveNext();
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException and not OperationCanceledException)
+        {
+            throw Undecodable(imageColumn, cursor.Position + 1, kind, skipping, ex);
+        }
+    }
+
+    private static InvalidDataException Undecodable(string imageColumn, long row, ImageColumnKind kind, bool skipping, Exception ex) =>
+        new(skipping && kind == ImageColumnKind.Image
+            ? $"An image of column '{imageColumn}' (near row {row}) could not be decoded by the upstream LoadImages transform ({ex.Message}), so it cannot be skipped here. " +
+              "Pass the path column (e.g. 'ImagePath') as the image column instead of the LoadImages output; then undecodable files are skipped with a warning."
+            : $"The image in row {row} of column '{imageColumn}' could not be decoded: {Innermost(ex).Message}. " +
+              "Fix or remove the file, or set SkipUndecodableImages = true (with a path or bytes column) to skip such rows with a warning.", ex);
+
+    private static Exception Innermost(Exception ex) => ex.InnerException is null ? ex : Innermost(ex.InnerException);
+
+    private sealed class ProbeRow
+    {
+        [ColumnName(ProbeColumn)]
+        public string Path { get; set; } = "";
+    }
+
+    private sealed class ProbeBytes
+    {
+        [ColumnName(ProbeColumn)]
+        public byte[] Bytes { get; set; } = [];
+    }
+
+    private const string ProbeColumn = "__ResNet_Probe";
+
+    // Decodes each path or byte array once, here, and filters out the rows that fail, naming them in the warning.
+    private static IDataView DropUndecodable(MLContext ml, IDataView data, ImageColumnKind kind, string imageColumn, string? imageFolder, List<string> failed)
+    {
+        if (kind == ImageColumnKind.Image) return data; // decoded upstream; failures are reported by MoveNext
+        var probed = ml.Transforms.CopyColumns(ProbeColumn, imageColumn).Fit(data).Transform(data);
+        IDataView filtered = kind == ImageColumnKind.Path
+            ? ml.Data.FilterByCustomPredicate<ProbeRow>(probed, r => !CanDecode(() => MLImage.CreateFromFile(imageFolder is null ? r.Path : System.IO.Path.Combine(imageFolder, r.Path)), r.Path, failed))
+            : ml.Data.FilterByCustomPredicate<ProbeBytes>(probed, r => !CanDecode(() => MLImage.CreateFromStream(new MemoryStream(r.Bytes)), $"{r.Bytes.Length} bytes", failed));
+        return ml.Transforms.DropColumns(ProbeColumn).Fit(filtered).Transform(filtered);
+    }
+
+    private static bool CanDecode(Func<MLImage> decode, string what, List<string> failed)
+    {
+        try
+        {
+            using var image = decode();
+            return true;
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            lock (failed) if (!failed.Any(f => f.StartsWith(what + " (", StringComparison.Ordinal))) failed.Add($"{what} ({Innermost(ex).Message})");
+            return false;
+        }
+    }
+
     /// <summary>
     /// Decodes every row's image at <paramref name="info"/>'s size and channels (0..255) with its label.
     /// Rows whose label is missing are skipped; rows whose image fails to decode are skipped with a warning or
@@ -39,13 +100,15 @@ internal static class TrainingDataReader
         string labelColumn, ResNetModelInfo info, bool skipUndecodable, Action<string> warn)
     {
         var pixelsInfo = info with { PixelScale = 1f };
+        var failed = new List<string>();
+        if (skipUndecodable)
+            data = DropUndecodable(ml, data, kind, imageColumn, imageFolder, failed);
         var prepared = ImagePreprocessing.Build(ml, kind, imageColumn, imageFolder, pixelsInfo).Fit(data).Transform(data);
         var pixelCol = prepared.Schema[ImagePreprocessing.PixelsColumn];
         var labelCol = prepared.Schema[labelColumn];
         int hw = info.Height * info.Width;
         var bytes = new List<byte>();
         var labels = new List<int>();
-        var failed = new List<string>();
         int missingLabels = 0;
         using (var cursor = prepared.GetRowCursor([pixelCol, labelCol]))
         {
@@ -54,7 +117,7 @@ internal static class TrainingDataReader
             VBuffer<float> px = default;
             uint label = 0;
             var hwc = new byte[info.PixelCount];
-            while (cursor.MoveNext())
+            while (MoveNext(cursor, imageColumn, kind, skipUndecodable))
             {
                 getLabel(ref label);
                 if (label == 0) { missingLabels++; continue; }
@@ -64,12 +127,7 @@ internal static class TrainingDataReader
                 }
                 catch (Exception ex) when (ex is not OutOfMemoryException and not OperationCanceledException)
                 {
-                    if (!skipUndecodable)
-                        throw new InvalidDataException(
-                            $"The image in row {cursor.Position} of column '{imageColumn}' could not be decoded: {ex.Message}. " +
-                            "Fix or remove the file, or set SkipUndecodableImages = true to skip such rows with a warning.", ex);
-                    failed.Add($"row {cursor.Position} ({ex.Message})");
-                    continue;
+                    throw Undecodable(imageColumn, cursor.Position, kind, skipUndecodable, ex);
                 }
                 // ML.NET's pixel extractor gives planes (CHW); the trainer stores interleaved bytes (HWC).
                 var chw = px.GetValues();

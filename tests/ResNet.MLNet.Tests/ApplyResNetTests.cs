@@ -1,0 +1,87 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace ResNet.MLNet.Tests;
+
+/// <summary>ApplyResNet on the ONNX file a fitted ResNetClassifier exported, with each kind of image column.</summary>
+public sealed class ApplyResNetTests(TrainedPipelineFixture f) : IClassFixture<TrainedPipelineFixture>
+{
+    private string ExportedModel()
+    {
+        string path = Path.Combine(f.Folder, "apply.onnx");
+        if (!File.Exists(path)) File.WriteAllBytes(path, f.Scorer.OnnxModel.ToArray());
+        return path;
+    }
+
+    private List<float[]> Reference() => f.Model.Transform(f.Test).GetColumn<float[]>("Score").ToList();
+
+    private static void AssertSame(List<float[]> expected, IDataView scored)
+    {
+        var actual = scored.GetColumn<float[]>("Score").ToList();
+        Assert.Equal(expected.Count, actual.Count);
+        double max = expected.Zip(actual).Max(p => p.First.Zip(p.Second).Max(q => Math.Abs(q.First - q.Second)));
+        Assert.True(max <= 1e-6, $"max difference {max}");
+    }
+
+    [Fact]
+    public void ApplyResNet_OnAnImageColumn_MatchesTheFittedModel()
+    {
+        var ml = new MLContext();
+        var pipeline = ml.Transforms.LoadImages("Image", null, "ImagePath").Append(ml.Transforms.ApplyResNet(ExportedModel()));
+        AssertSame(Reference(), pipeline.Fit(f.Test).Transform(f.Test));
+    }
+
+    [Fact]
+    public void ApplyResNet_OnAPathColumn_MatchesTheFittedModel()
+    {
+        var ml = new MLContext();
+        var scored = ml.Transforms.ApplyResNet(ExportedModel(), imageColumnName: "ImagePath").Fit(f.Test).Transform(f.Test);
+        AssertSame(Reference(), scored);
+        VBuffer<ReadOnlyMemory<char>> names = default;
+        scored.Schema["PredictedLabel"].GetKeyValues(ref names);
+        Assert.Equal("Sneaker", names.GetItemOrDefault(7).ToString());
+    }
+
+    [Fact]
+    public void ApplyResNet_OnEncodedBytes_MatchesTheFittedModel_AndSavesAndLoads()
+    {
+        var ml = new MLContext();
+        var pipeline = ml.Transforms.LoadRawImageBytes("Bytes", null, "ImagePath")
+            .Append(ml.Transforms.ApplyResNet(ExportedModel(), imageColumnName: "Bytes"));
+        var model = pipeline.Fit(f.Test);
+        AssertSame(Reference(), model.Transform(f.Test));
+
+        string zip = Path.Combine(f.Folder, "bytes.zip");
+        ml.Model.Save(model, f.Test.Schema, zip);
+        var loaded = new MLContext().RegisterResNet().Model.Load(zip, out _);
+        AssertSame(Reference(), loaded.Transform(f.Test));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(64)]
+    public void BatchSize_DoesNotChangeScores(int batchSize)
+    {
+        var ml = new MLContext();
+        var scored = ml.Transforms.ApplyResNet(ExportedModel(), imageColumnName: "ImagePath", batchSize: batchSize).Fit(f.Test).Transform(f.Test);
+        AssertSame(Reference(), scored);
+    }
+
+    [Fact]
+    public void ApplyResNet_MissingModel_NamesTheFile()
+    {
+        var ex = Assert.Throws<FileNotFoundException>(() => new MLContext().Transforms.ApplyResNet(Path.Combine(f.Folder, "missing.onnx")));
+        Assert.Contains("missing.onnx", ex.Message);
+    }
+
+    [Fact]
+    public void ApplyResNet_NotAnOnnxFile_IsAClearError()
+    {
+        string path = Path.Combine(f.Folder, "garbage.onnx");
+        File.WriteAllText(path, "definitely not a protobuf model");
+        var ex = Assert.ThrowsAny<Exception>(() => new MLContext().Transforms.ApplyResNet(path));
+        Assert.Contains("garbage.onnx", ex.Message);
+        Assert.Contains("not a valid ONNX file", ex.Message);
+    }
+}
