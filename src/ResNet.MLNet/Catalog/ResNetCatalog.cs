@@ -76,6 +76,38 @@ public static class ResNetCatalog
         return new ApplyResNetEstimator(EnvironmentOf(catalog), modelPath, imageColumnName, imageFolder, "Score", "PredictedLabel", batchSize);
     }
 
+    /// <summary>
+    /// Adds a column with a ResNet's globally pooled features (a known-size float vector), for any downstream trainer.
+    /// With no <paramref name="modelPath"/>, the ImageNet-trained ResNet18 trunk of NuGet <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c>
+    /// is used (512 features, same values as ML.NET's <c>DnnFeaturizeImage</c>); reference that package.
+    /// </summary>
+    /// <param name="catalog">The transforms catalog.</param>
+    /// <param name="outputColumnName">The features column.</param>
+    /// <param name="imageColumnName">Image column: an image, encoded bytes or a path.</param>
+    /// <param name="modelPath">An ONNX model exported by this library (with its features output); null for the pretrained ResNet18.</param>
+    /// <param name="imageFolder">Folder that relative paths are resolved against, for a path column.</param>
+    /// <param name="batchSize">Images per ONNX Runtime call.</param>
+    public static ResNetFeaturizerEstimator ResNetFeaturizer(this TransformsCatalog catalog, string outputColumnName = "Features",
+        string imageColumnName = "Image", string? modelPath = null, string? imageFolder = null, int batchSize = 32)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        byte[] onnx;
+        string source;
+        if (modelPath is null)
+        {
+            onnx = ResNetFeaturizerEstimator.PretrainedResNet18Onnx();
+            source = "pretrained ResNet18 (DnnImageFeaturizer)";
+        }
+        else
+        {
+            if (!File.Exists(modelPath))
+                throw new FileNotFoundException($"ONNX model '{modelPath}' does not exist. Export one with `resnet export`.", modelPath);
+            onnx = File.ReadAllBytes(modelPath);
+            source = $"ONNX model '{modelPath}'";
+        }
+        return new ResNetFeaturizerEstimator(EnvironmentOf(catalog), onnx, source, outputColumnName, imageColumnName, imageFolder, batchSize);
+    }
+
     // ML.NET's catalogs hold their environment behind an internal interface (IInternalCatalog.Environment);
     // third-party catalog extensions have no public route to it, and the estimators need it to log to mlContext.Log.
     private static IHostEnvironment EnvironmentOf(object catalog)

@@ -47,6 +47,16 @@ public sealed class ApplyResNetEstimator : IEstimator<ResNetScoringTransformer>
     public ResNetScoringTransformer Fit(IDataView input) =>
         CreateTransformer(_ml, _onnx, _source, input, _imageColumn, _imageFolder, _scoreColumn, _predictedLabelColumn, _batchSize, null);
 
+    /// <summary>The ML.NET layer's view of a model opened by the scorer.</summary>
+    internal static ResNetModelInfo ModelInfoOf(OnnxScorer scorer)
+    {
+        var info = scorer.Info;
+        return new ResNetModelInfo(info.ClassNames, info.Channels, info.Height, info.Width,
+            info.Normalization.Range == PixelRange.ZeroTo255 ? 1f : 1f / 255f,
+            scorer.InputName, scorer.ProbabilitiesName ?? scorer.LogitsName!, scorer.FeaturesName,
+            ProbabilitiesAreLogits: scorer.ProbabilitiesName is null);
+    }
+
     /// <summary>Opens <paramref name="onnx"/> with a batched ONNX Runtime scorer and wraps it as an ML.NET transformer.</summary>
     internal static ResNetScoringTransformer CreateTransformer(MLContext ml, byte[] onnx, string source, IDataView input, string imageColumn, string? imageFolder,
         string scoreColumn, string predictedLabelColumn, int batchSize, IReadOnlyList<string>? classNames)
@@ -54,11 +64,7 @@ public sealed class ApplyResNetEstimator : IEstimator<ResNetScoringTransformer>
         var scorer = new OnnxScorer(onnx, new OnnxScorerOptions { MaxBatchSize = Math.Max(1, batchSize), ClassNames = classNames }, source);
         try
         {
-            var info = scorer.Info;
-            var modelInfo = new ResNetModelInfo(info.ClassNames, info.Channels, info.Height, info.Width,
-                info.Normalization.Range == PixelRange.ZeroTo255 ? 1f : 1f / 255f,
-                scorer.InputName, scorer.ProbabilitiesName ?? scorer.LogitsName!, scorer.FeaturesName,
-                ProbabilitiesAreLogits: scorer.ProbabilitiesName is null);
+            var modelInfo = ModelInfoOf(scorer);
             BatchScorer score = (pixels, count) => scorer.Score(pixels, count).Probabilities;
             return new ResNetScoringTransformer(ml, onnx, modelInfo, score, scorer, input.Schema, input, imageColumn, imageFolder,
                 scoreColumn, predictedLabelColumn, batchSize);

@@ -38,17 +38,7 @@ internal static class OnnxGraphAdapter
         // ML.NET's ONNX transformer runs one row at a time and types a column by the output's declared shape:
         // flattening [1, K] to [K] makes Score a plain Vector<Single, K>, as the batched path gives.
         graph.Output.Clear();
-        var flatShape = new TensorProto { Name = "__ResNet_FlatShape", DataType = (int)TensorProto.Types.DataType.Int64 };
-        flatShape.Dims.Add(1);
-        flatShape.Int64Data.Add(-1);
-        graph.Initializer.Add(flatShape);
-        var reshape = new NodeProto { OpType = "Reshape", Name = "__ResNet_Flatten" };
-        reshape.Input.Add(batched);
-        reshape.Input.Add(flatShape.Name);
-        reshape.Output.Add(ProbabilitiesColumn);
-        graph.Node.Add(reshape);
-        graph.Output.Add(TensorOutput(ProbabilitiesColumn, TensorProto.Types.DataType.Float, new TensorShapeProto.Types.Dimension { DimValue = info.ClassCount }));
-
+        Flatten(graph, batched, ProbabilitiesColumn, info.ClassCount);
         const string argmax = "__ResNet_ArgMax";
         var argMaxNode = new NodeProto { OpType = "ArgMax", Name = argmax };
         argMaxNode.Input.Add(batched);
@@ -64,6 +54,36 @@ internal static class OnnxGraphAdapter
 
         graph.Output.Add(TensorOutput(IndexColumn, TensorProto.Types.DataType.Uint32, new TensorShapeProto.Types.Dimension { DimParam = "N" }));
         return model.ToByteArray();
+    }
+
+    internal const string FeaturesColumn = "__ResNet_Features";
+
+    /// <summary>Keeps only the pooled-features output, flattened to [F] for ML.NET's row-at-a-time ONNX transformer.</summary>
+    public static byte[] AdaptForFeatures(byte[] onnx, string inputName, string featuresName, int featureCount)
+    {
+        var model = ModelProto.Parser.ParseFrom(onnx);
+        var graph = model.Graph;
+        Rename(graph, inputName, InputColumn);
+        const string batched = "__ResNet_FeaturesNxF";
+        Rename(graph, featuresName, batched);
+        graph.Output.Clear();
+        Flatten(graph, batched, FeaturesColumn, featureCount);
+        return model.ToByteArray();
+    }
+
+    private static void Flatten(GraphProto graph, string from, string to, int width)
+    {
+        string shapeName = "__ResNet_FlatShape_" + to;
+        var flatShape = new TensorProto { Name = shapeName, DataType = (int)TensorProto.Types.DataType.Int64 };
+        flatShape.Dims.Add(1);
+        flatShape.Int64Data.Add(-1);
+        graph.Initializer.Add(flatShape);
+        var reshape = new NodeProto { OpType = "Reshape", Name = "__ResNet_Flatten_" + to };
+        reshape.Input.Add(from);
+        reshape.Input.Add(shapeName);
+        reshape.Output.Add(to);
+        graph.Node.Add(reshape);
+        graph.Output.Add(TensorOutput(to, TensorProto.Types.DataType.Float, new TensorShapeProto.Types.Dimension { DimValue = width }));
     }
 
     private static ValueInfoProto TensorOutput(string name, TensorProto.Types.DataType type, TensorShapeProto.Types.Dimension dim)

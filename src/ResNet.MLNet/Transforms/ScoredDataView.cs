@@ -4,7 +4,7 @@ using Microsoft.ML.Data;
 namespace ResNet.MLNet.Transforms;
 
 /// <summary>
-/// The source view plus <c>Score</c> and <c>PredictedLabel</c>, computed lazily in batches inside the cursor.
+/// The source view plus <c>Score</c> and <c>PredictedLabel</c> (or a features vector), computed lazily in batches inside the cursor.
 /// A look-ahead cursor reads only the pixel column a batch at a time; the main cursor serves every other column
 /// for the current row, so rows stay in order and memory is bounded by one batch.
 /// </summary>
@@ -13,21 +13,39 @@ internal sealed class ScoredDataView : IDataView
     private readonly IDataView _source;
     private readonly BatchScorer _scorer;
     private readonly int _batchSize;
-    private readonly int _classes;
+    private readonly int _classes; // values per row the scorer returns: classes, or features
     private readonly int _pixelColumn;
     private readonly int _scoreIndex;
     private readonly int _labelIndex;
 
     public ScoredDataView(IDataView source, BatchScorer scorer, ResNetModelInfo info, string scoreColumn, string predictedLabelColumn, int batchSize)
+        : this(source, scorer, info.ClassCount, batchSize, OutputSchema(source.Schema, info.ClassNames, scoreColumn, predictedLabelColumn), features: false)
+    {
+    }
+
+    /// <summary>A view that adds one features column of <paramref name="featureCount"/> values per row.</summary>
+    public static ScoredDataView WithFeatures(IDataView source, BatchScorer scorer, int featureCount, string featuresColumn, int batchSize) =>
+        new(source, scorer, featureCount, batchSize, FeaturesSchema(source.Schema, featuresColumn, featureCount), features: true);
+
+    private ScoredDataView(IDataView source, BatchScorer scorer, int width, int batchSize, DataViewSchema schema, bool features)
     {
         _source = source;
         _scorer = scorer;
         _batchSize = Math.Max(1, batchSize);
-        _classes = info.ClassCount;
+        _classes = width;
         _pixelColumn = source.Schema[ImagePreprocessing.PixelsColumn].Index;
-        Schema = OutputSchema(source.Schema, info.ClassNames, scoreColumn, predictedLabelColumn);
+        Schema = schema;
         _scoreIndex = source.Schema.Count;
-        _labelIndex = source.Schema.Count + 1;
+        _labelIndex = features ? -1 : source.Schema.Count + 1;
+    }
+
+    /// <summary>The input schema plus a features vector.</summary>
+    internal static DataViewSchema FeaturesSchema(DataViewSchema input, string featuresColumn, int featureCount)
+    {
+        var builder = new DataViewSchema.Builder();
+        builder.AddColumns(input);
+        builder.AddColumn(featuresColumn, new VectorDataViewType(NumberDataViewType.Single, featureCount));
+        return builder.ToSchema();
     }
 
     /// <summary>The input schema plus the score vector (with slot names) and the predicted key (with class names).</summary>
@@ -136,7 +154,7 @@ internal sealed class ScoredDataView : IDataView
                 };
                 return (ValueGetter<TValue>)(Delegate)g;
             }
-            if (column.Index == _parent._labelIndex)
+            if (column.Index == _parent._labelIndex && _parent._labelIndex >= 0)
             {
                 ValueGetter<uint> g = (ref uint value) =>
                 {

@@ -1,0 +1,39 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace ResNet.MLNet.Transforms;
+
+/// <summary>
+/// Adds a ResNet's globally pooled features as a known-size float vector column, for any downstream ML.NET trainer.
+/// </summary>
+public sealed class ResNetFeaturizerTransformer : OnnxImageTransformer
+{
+    private readonly BatchScorer _featurize;
+
+    /// <summary>The output column.</summary>
+    public string FeaturesColumnName { get; }
+
+    /// <summary>Values per image in the output column.</summary>
+    public int FeatureCount { get; }
+
+    internal ResNetFeaturizerTransformer(MLContext ml, byte[] onnx, ResNetModelInfo info, int featureCount, BatchScorer featurize, IDisposable? scorerOwner,
+        DataViewSchema inputSchema, IDataView sample, string imageColumn, string? imageFolder, string featuresColumn, int batchSize)
+        : base(ml, onnx, info, scorerOwner, inputSchema, sample, imageColumn, imageFolder, batchSize)
+    {
+        _featurize = featurize;
+        FeatureCount = featureCount;
+        FeaturesColumnName = featuresColumn;
+        BuildSaved(sample);
+    }
+
+    private protected override IEstimator<ITransformer> SavedTail() =>
+        ApplyAdapted(OnnxGraphAdapter.AdaptForFeatures(OnnxModel.ToArray(), ModelInfo.InputName, ModelInfo.FeaturesName!, FeatureCount), [OnnxGraphAdapter.FeaturesColumn])
+            .Append(ML.Transforms.CopyColumns(FeaturesColumnName, OnnxGraphAdapter.FeaturesColumn))
+            .Append(ML.Transforms.DropColumns([.. ImagePreprocessing.TemporaryColumns(Kind), OnnxGraphAdapter.FeaturesColumn]));
+
+    private protected override IDataView ScoredView(IDataView preprocessed) =>
+        ScoredDataView.WithFeatures(preprocessed, _featurize, FeatureCount, FeaturesColumnName, BatchSize);
+
+    private protected override DataViewSchema ScoredSchema(DataViewSchema preprocessed) =>
+        ScoredDataView.FeaturesSchema(preprocessed, FeaturesColumnName, FeatureCount);
+}
