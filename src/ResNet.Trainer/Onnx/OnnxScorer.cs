@@ -265,7 +265,7 @@ public sealed class OnnxScorer : IDisposable
         if (meta.TryGetValue(OnnxMetadataKeys.Spec, out var specJson))
             spec = OnnxMetadataKeys.ParseSpec(specJson, _source);
         else if (arch.Length > 0)
-            spec = ResNetNames.Parse(arch) is var parsed ? parsed with { InputChannels = channels, NumClasses = classes } : null;
+            spec = ResNetNames.Parse(arch) with { InputChannels = channels, NumClasses = classes };
 
         IReadOnlyList<string> names;
         if (meta.TryGetValue(OnnxMetadataKeys.ClassNames, out var namesJson))
