@@ -55,6 +55,8 @@ void Bench(ResNetSpec spec, int size, int[] candidates)
         {
             ("raw InferenceSession.Run", Raw(b)),
             ("OnnxScorer (ours)", () => scorer.Score(data.AsMemory(0, b * per), b)),
+            ($"ScoreAsync, {b} x 1 image", () =>
+                Task.WaitAll(Enumerable.Range(0, b).Select(i => scorer.ScoreAsync(data.AsMemory(i * per, per), 1)).ToArray())),
             ("TorchSharp eval", () =>
             {
                 using var scope = NewDisposeScope();
@@ -69,7 +71,7 @@ void Bench(ResNetSpec spec, int size, int[] candidates)
         string name = $"{spec.Name,-12} {size}x{size,-6}";
         for (int m = 0; m < methods.Length; m++) Print(name, b, methods[m].Name, bestIps[m]);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{"",-12} ours / raw = {bestIps[1] / bestIps[0]:F2}, ours / TorchSharp = {bestIps[1] / bestIps[2]:F2}"));
+            $"{"",-12} ours / raw = {bestIps[1] / bestIps[0]:F2}, ours / TorchSharp = {bestIps[1] / bestIps[3]:F2}, ScoreAsync / best raw = {bestIps[2] / rawByBatch.Values.Max():F2}"));
     }
     Console.WriteLine($"{"",-12} raw batch sweep (img/s): {string.Join(", ", rawByBatch.Select(kv => $"{kv.Key}: {kv.Value:F0}"))}; best {best}");
 }

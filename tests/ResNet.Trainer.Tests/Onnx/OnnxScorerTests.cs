@@ -43,6 +43,24 @@ public class OnnxScorerTests
     }
 
     [Fact]
+    public async Task ScoreAsync_OneImagePerCaller_GivesEachCallerItsOwnRows()
+    {
+        var (bytes, images, expected) = Cifar.Value;
+        const int per = 3 * 32 * 32;
+        using var scorer = new OnnxScorer(bytes, new OnnxScorerOptions { MaxBatchSize = 16 });
+        var tasks = Enumerable.Range(0, 40).Select(i => scorer.ScoreAsync(images.AsMemory(i * per, per), 1, features: i % 3 == 0)).ToArray();
+        var results = await Task.WhenAll(tasks);
+        for (int i = 0; i < results.Length; i++)
+        {
+            Assert.Equal(1, results[i].Count);
+            Assert.True(MaxAbsDiff(expected.AsSpan(i * 3, 3).ToArray(), results[i].Logits) <= 1e-4f, $"caller {i} got another image's scores");
+            Assert.Equal(i % 3 == 0 ? scorer.FeatureCount : 0, results[i].Features?.Length ?? 0);
+        }
+        Assert.InRange(scorer.RunCount, 3, 40); // at most 16 images per run
+        await Assert.ThrowsAsync<InputShapeException>(() => scorer.ScoreAsync(images.AsMemory(0, 10), 1));
+    }
+
+    [Fact]
     public void PredictedIndexOutput_IsTheArgMaxAsUInt32_AndSurvivesTheRoundTrip()
     {
         using var model = Trained(Spec("resnet20", classes: 5), seed: 8, imageSize: 32);
