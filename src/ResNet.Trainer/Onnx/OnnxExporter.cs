@@ -24,6 +24,12 @@ public sealed class OnnxExportOptions
     /// <summary>Also output the pooled features (<see cref="OnnxExporter.FeaturesOutput"/>, [N, FeatureCount]). Default true.</summary>
     public bool IncludeFeatures { get; init; } = true;
 
+    /// <summary>
+    /// Also output the most probable class index as uint32 [N] (<see cref="OnnxExporter.PredictedIndexOutput"/>), for
+    /// consumers such as ML.NET's ApplyOnnxModel that map it to a key column. Default false.
+    /// </summary>
+    public bool IncludePredictedIndex { get; init; }
+
     /// <summary>Fold each batch norm into the convolution before it (faster scoring; such files can be scored, not imported for training).</summary>
     public bool FoldBatchNorm { get; init; }
 }
@@ -44,6 +50,8 @@ public static class OnnxExporter
     public const string ProbabilitiesOutput = "probabilities";
     /// <summary>Name of the pooled-features output: float [N, FeatureCount].</summary>
     public const string FeaturesOutput = "features";
+    /// <summary>Name of the optional predicted-class output: uint32 [N], the argmax of the probabilities.</summary>
+    public const string PredictedIndexOutput = "predicted_index";
     /// <summary>Initializer holding the mean image, when the normalization has one.</summary>
     public const string MeanImageInitializer = "input.mean_image";
     /// <summary>The ONNX operator set written (Debian's python3-onnx 1.12 checks up to 17).</summary>
@@ -127,6 +135,12 @@ public static class OnnxExporter
         });
         g.Graph.Node.Add(new NodeProto { Name = "softmax", OpType = "Softmax", Input = { LogitsOutput }, Output = { ProbabilitiesOutput }, Attribute = { Int("axis", 1) } });
 
+        if (options.IncludePredictedIndex)
+        {
+            string argmax = g.Node("ArgMax", "argmax", [ProbabilitiesOutput], [Int("axis", 1), Int("keepdims", 0)]);
+            g.Graph.Node.Add(new NodeProto { Name = "predicted_index.cast", OpType = "Cast", Input = { argmax }, Output = { PredictedIndexOutput }, Attribute = { Int("to", (int)TensorProto.Types.DataType.Uint32) } });
+        }
+
         var graph = g.Graph;
         graph.Name = spec.Name;
         graph.Input.Add(TensorValue(Input, "N", spec.InputChannels, height, width));
@@ -134,6 +148,8 @@ public static class OnnxExporter
         graph.Output.Add(TensorValue(ProbabilitiesOutput, "N", spec.NumClasses));
         if (options.IncludeFeatures)
             graph.Output.Add(TensorValue(FeaturesOutput, "N", spec.FeatureCount));
+        if (options.IncludePredictedIndex)
+            graph.Output.Add(TensorValue(PredictedIndexOutput, "N", TensorProto.Types.DataType.Uint32));
 
         var m = new ModelProto
         {
@@ -145,7 +161,7 @@ public static class OnnxExporter
             Graph = graph,
         };
         m.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
-        string outputs = options.IncludeFeatures ? $"{LogitsOutput},{ProbabilitiesOutput},{FeaturesOutput}" : $"{LogitsOutput},{ProbabilitiesOutput}";
+        string outputs = string.Join(",", graph.Output.Select(o => o.Name));
         foreach (var (key, value) in new[]
         {
             (OnnxMetadataKeys.Architecture, spec.Name),
@@ -208,7 +224,10 @@ public static class OnnxExporter
     internal static AttributeProto Float(string name, float value) =>
         new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = value };
 
-    private static ValueInfoProto TensorValue(string name, string batch, params long[] dims)
+    private static ValueInfoProto TensorValue(string name, string batch, params long[] dims) =>
+        TensorValue(name, batch, TensorProto.Types.DataType.Float, dims);
+
+    private static ValueInfoProto TensorValue(string name, string batch, TensorProto.Types.DataType type, params long[] dims)
     {
         var shape = new TensorShapeProto();
         shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = batch });
@@ -216,7 +235,7 @@ public static class OnnxExporter
         return new ValueInfoProto
         {
             Name = name,
-            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float, Shape = shape } },
+            Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = (int)type, Shape = shape } },
         };
     }
 

@@ -15,6 +15,7 @@ namespace ResNet.Trainer.Onnx;
 /// <param name="ImageWidth">Input width the file was made for.</param>
 /// <param name="HasClassifier">False when the file held only the trunk (its <c>fc</c> is freshly initialised).</param>
 /// <param name="HasFeaturesOutput">True when the file had a features output.</param>
+/// <param name="HasPredictedIndexOutput">True when the file had a predicted-index output.</param>
 public sealed record ImportedModel(
     Models.ResNet Model,
     InputNormalization Normalization,
@@ -22,7 +23,8 @@ public sealed record ImportedModel(
     int ImageHeight,
     int ImageWidth,
     bool HasClassifier,
-    bool HasFeaturesOutput)
+    bool HasFeaturesOutput,
+    bool HasPredictedIndexOutput = false)
 {
     /// <summary>Export options that write the model back as it came (export -> import -> export gives the same bytes).</summary>
     public OnnxExportOptions ExportOptions => new()
@@ -32,6 +34,7 @@ public sealed record ImportedModel(
         ImageWidth = ImageWidth,
         Normalization = Normalization,
         IncludeFeatures = HasFeaturesOutput,
+        IncludePredictedIndex = HasPredictedIndexOutput,
     };
 }
 
@@ -177,7 +180,8 @@ public static class OnnxImporter
             throw new ClassCountMismatchException($"{source} lists {classNames.Length} class names in its metadata but its classifier has {spec.NumClasses} outputs. Export it again with one name per class.");
         var norm = ReadNormalization(meta, proto.Graph, spec.InputChannels, source);
         bool features = proto.Graph.Output.Any(o => o.Name == OnnxExporter.FeaturesOutput);
-        return new ImportedModel(model, norm, classNames, height, width, hasClassifier, features);
+        bool predicted = proto.Graph.Output.Any(o => o.Name == OnnxExporter.PredictedIndexOutput);
+        return new ImportedModel(model, norm, classNames, height, width, hasClassifier, features, predicted);
     }
 
     private static bool SameArchitecture(ResNetSpec a, ResNetSpec b) =>

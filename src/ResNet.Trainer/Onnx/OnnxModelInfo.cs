@@ -15,7 +15,7 @@ namespace ResNet.Trainer.Onnx;
 /// <param name="Channels">Input channels.</param>
 /// <param name="Height">Input height in pixels.</param>
 /// <param name="Width">Input width in pixels.</param>
-/// <param name="Normalization">The normalization folded into the graph (inputs are RGB in its <see cref="InputNormalization.Range"/>).</param>
+/// <param name="Normalization">The normalization folded into the graph (inputs are RGB in its <see cref="InputNormalization.Range"/>); a mean image stays in the graph and is not copied here (use <see cref="OnnxImporter"/> for it).</param>
 /// <param name="BatchNormFolded">True when the batch norms were folded into the convolutions.</param>
 /// <param name="ProducerVersion">Version of the library that wrote the file.</param>
 public sealed record OnnxModelInfo(

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using System.Threading.Channels;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using ResNet.Trainer.Models;
@@ -92,6 +93,7 @@ public sealed class ScoreResult
 /// Scores images with an exported ResNet (or another ONNX image classifier) on ONNX Runtime. Requests are
 /// split into batches of at most <see cref="OnnxScorerOptions.MaxBatchSize"/> and run without copying the
 /// input; <see cref="Score(ReadOnlyMemory{float}, int, bool)"/> may be called from several threads at once.
+/// <see cref="ScoreAsync"/> also coalesces small concurrent requests (e.g. one image per caller) into one batch.
 /// </summary>
 public sealed class OnnxScorer : IDisposable
 {
@@ -101,6 +103,14 @@ public sealed class OnnxScorer : IDisposable
     private readonly int _maxBatch;
     private readonly string _source;
     private int _disposed;
+    private long _runs;
+    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Lazy<Task> _batcher;
+
+    private sealed record Pending(ReadOnlyMemory<float> Images, int Count, bool Features, TaskCompletionSource<ScoreResult> Done);
+
+    /// <summary>How many times ONNX Runtime has been run (batches), for diagnostics.</summary>
+    public long RunCount => Interlocked.Read(ref _runs);
 
     /// <summary>What the model says about itself (class names, input size, normalization).</summary>
     public OnnxModelInfo Info { get; }
@@ -148,6 +158,7 @@ public sealed class OnnxScorer : IDisposable
         if (options.MaxBatchSize < 1)
             throw new ArgumentOutOfRangeException(nameof(options), options.MaxBatchSize, "MaxBatchSize must be at least 1.");
         _source = source;
+        _batcher = new Lazy<Task>(() => Task.Run(BatchLoop));
 
         var (sessionOptions, provider, fallback) = CreateSessionOptions(options);
         ExecutionProvider = provider;
@@ -277,7 +288,7 @@ public sealed class OnnxScorer : IDisposable
         if (meta.TryGetValue(OnnxMetadataKeys.Spec, out var specJson))
             spec = OnnxMetadataKeys.ParseSpec(specJson, _source);
         else if (arch.Length > 0)
-            spec = ResNetNames.Parse(arch) is var parsed ? parsed with { InputChannels = channels, NumClasses = classes } : null;
+            spec = ResNetNames.Parse(arch) with { InputChannels = channels, NumClasses = classes };
 
         IReadOnlyList<string> names;
         if (meta.TryGetValue(OnnxMetadataKeys.ClassNames, out var namesJson))
@@ -319,6 +330,20 @@ public sealed class OnnxScorer : IDisposable
     /// <exception cref="InputShapeException">The buffer does not hold <paramref name="count"/> images of the model's shape.</exception>
     public ScoreResult Score(ReadOnlyMemory<float> images, int count, bool features = false)
     {
+        Check(images, count, features);
+        int per = ImageLength;
+        var result = new ScoreResult(count, Info.ClassCount, FeatureCount, features);
+        using var runOptions = new RunOptions();
+        for (int start = 0; start < count; start += _maxBatch)
+        {
+            int n = Math.Min(_maxBatch, count - start);
+            RunChunk(runOptions, MemoryMarshal.AsMemory(images.Slice(start * per, n * per)), n, start, result);
+        }
+        return result;
+    }
+
+    private void Check(ReadOnlyMemory<float> images, int count, bool features)
+    {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         if (count < 0) throw new ArgumentOutOfRangeException(nameof(count), count, "The image count cannot be negative.");
         int per = ImageLength;
@@ -328,15 +353,66 @@ public sealed class OnnxScorer : IDisposable
                 "Resize the images and convert them to the model's channel count first (ImageTensors.Load does both).");
         if (features && _featuresName is null)
             throw new InvalidOperationException($"{_source} has no '{OnnxExporter.FeaturesOutput}' output; export it with IncludeFeatures = true.");
+    }
 
-        var result = new ScoreResult(count, Info.ClassCount, FeatureCount, features);
-        using var runOptions = new RunOptions();
-        for (int start = 0; start < count; start += _maxBatch)
+    /// <summary>
+    /// Scores like <see cref="Score(ReadOnlyMemory{float}, int, bool)"/>, but requests that arrive while a batch is
+    /// running are queued and run together as the next batch (up to <see cref="OnnxScorerOptions.MaxBatchSize"/>
+    /// images), so many callers with one image each get batch throughput. The buffer must stay unchanged until the task ends.
+    /// </summary>
+    public Task<ScoreResult> ScoreAsync(ReadOnlyMemory<float> images, int count, bool features = false)
+    {
+        Check(images, count, features);
+        if (count >= _maxBatch) return Task.Run(() => Score(images, count, features));
+        var pending = new Pending(images, count, features, new TaskCompletionSource<ScoreResult>(TaskCreationOptions.RunContinuationsAsynchronously));
+        if (!_queue.Writer.TryWrite(pending))
+            throw new ObjectDisposedException(nameof(OnnxScorer));
+        _ = _batcher.Value;
+        return pending.Done.Task;
+    }
+
+    // One reader: takes whatever has queued up (no waiting for more), runs it as one batch, hands out the rows.
+    private async Task BatchLoop()
+    {
+        var reader = _queue.Reader;
+        var batch = new List<Pending>();
+        int per = ImageLength;
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
-            int n = Math.Min(_maxBatch, count - start);
-            RunChunk(runOptions, MemoryMarshal.AsMemory(images.Slice(start * per, n * per)), n, start, result);
+            batch.Clear();
+            int images = 0;
+            while (reader.TryPeek(out var next) && (batch.Count == 0 || images + next.Count <= _maxBatch) && reader.TryRead(out next))
+            {
+                batch.Add(next);
+                images += next.Count;
+            }
+            try
+            {
+                bool features = batch.Any(p => p.Features);
+                var packed = new float[images * per];
+                int offset = 0;
+                foreach (var p in batch)
+                {
+                    p.Images.Span.CopyTo(packed.AsSpan(offset * per));
+                    offset += p.Count;
+                }
+                var all = Score(packed, images, features);
+                offset = 0;
+                foreach (var p in batch)
+                {
+                    var r = new ScoreResult(p.Count, all.ClassCount, FeatureCount, p.Features);
+                    all.Logits.AsSpan(offset * r.ClassCount, p.Count * r.ClassCount).CopyTo(r.Logits);
+                    all.Probabilities.AsSpan(offset * r.ClassCount, p.Count * r.ClassCount).CopyTo(r.Probabilities);
+                    if (r.Features is not null) all.Features!.AsSpan(offset * FeatureCount, p.Count * FeatureCount).CopyTo(r.Features);
+                    offset += p.Count;
+                    p.Done.TrySetResult(r);
+                }
+            }
+            catch (Exception ex)
+            {
+                foreach (var p in batch) p.Done.TrySetException(ex);
+            }
         }
-        return result;
     }
 
     /// <summary>Scores images given one array per image (each C x H x W floats).</summary>
@@ -380,6 +456,7 @@ public sealed class OnnxScorer : IDisposable
             }
             using var x = OrtValue.CreateTensorValueFromMemory(info, input, [n, Info.Channels, Info.Height, Info.Width]);
             _session.Run(runOptions, [_inputName], [x], names, outputs);
+            Interlocked.Increment(ref _runs);
         }
         finally
         {
@@ -412,9 +489,11 @@ public sealed class OnnxScorer : IDisposable
             .Take(Math.Max(1, k)).Select(c => new ClassScore(c, Info.ClassNames[c], p[c])).ToArray();
     }
 
-    /// <summary>Releases the ONNX Runtime session.</summary>
+    /// <summary>Finishes queued <see cref="ScoreAsync"/> requests, then releases the ONNX Runtime session.</summary>
     public void Dispose()
     {
+        _queue.Writer.TryComplete();
+        if (_batcher.IsValueCreated) _batcher.Value.GetAwaiter().GetResult();
         if (Interlocked.Exchange(ref _disposed, 1) == 0) _session.Dispose();
     }
 }

@@ -62,6 +62,48 @@ public class OnnxImportTests(ITestOutputHelper output)
         }
     }
 
+    // A foreign file: torchvision's resnet18 exported by PyTorch 1.13 (BN folded into biased convolutions).
+    [Fact]
+    public void TorchvisionResNet18ExportedByPyTorch_ImportsAndMatchesPyTorchsLogits()
+    {
+        string dir = TempDir();
+        string onnx = Path.Combine(dir, "tv.onnx"), xFile = Path.Combine(dir, "x.bin"), yFile = Path.Combine(dir, "y.bin");
+        const string script = @"import sys, torch, torchvision
+torch.manual_seed(0)
+m = torchvision.models.resnet18(num_classes=10)
+with torch.no_grad():
+    m.train()
+    for _ in range(2): m(torch.rand(4, 3, 64, 64) * 2)
+m.eval()
+x = torch.rand(3, 3, 64, 64)
+with torch.no_grad(): y = m(x)
+torch.onnx.export(m, x, sys.argv[1], opset_version=13, input_names=['input'], output_names=['logits'], dynamic_axes={'input': {0: 'N'}, 'logits': {0: 'N'}})
+x.numpy().astype('<f4').tofile(sys.argv[2]); y.numpy().astype('<f4').tofile(sys.argv[3])
+";
+        var psi = new System.Diagnostics.ProcessStartInfo("/usr/bin/python3") { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (var a in new[] { "-c", script, onnx, xFile, yFile }) psi.ArgumentList.Add(a);
+        using (var p = System.Diagnostics.Process.Start(psi)!)
+        {
+            p.StandardOutput.ReadToEnd();
+            string err = p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            Assert.True(p.ExitCode == 0, $"PyTorch export failed (needs Debian's python3-torch and python3-torchvision): {err}");
+        }
+        float[] x = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(xFile)).ToArray();
+        float[] expected = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(yFile)).ToArray();
+
+        var imported = OnnxImporter.Import(onnx);
+        using var model = imported.Model;
+        Assert.Equal([2, 2, 2, 2], model.Spec.StageDepths);
+        Assert.Equal(ShortcutOption.B, model.Spec.Shortcut);
+        Assert.Equal(10, model.Spec.NumClasses);
+        using var input = tensor(x, [3, 3, 64, 64]);
+        using var logits = model.forward(input);
+        float diff = MaxAbsDiff(expected, Floats(logits));
+        output.WriteLine($"torchvision resnet18 via PyTorch 1.13 ONNX export: max |logits diff| = {diff:E2}");
+        Assert.True(diff <= 1e-4f, $"max abs diff {diff}");
+    }
+
     [Fact]
     public void DnnImageFeaturizerResNet18_ImportsAsTheCntkSpec()
     {

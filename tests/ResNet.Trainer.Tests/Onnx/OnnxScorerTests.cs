@@ -43,6 +43,50 @@ public class OnnxScorerTests
     }
 
     [Fact]
+    public async Task ScoreAsync_OneImagePerCaller_GivesEachCallerItsOwnRows()
+    {
+        var (bytes, images, expected) = Cifar.Value;
+        const int per = 3 * 32 * 32;
+        using var scorer = new OnnxScorer(bytes, new OnnxScorerOptions { MaxBatchSize = 16 });
+        var tasks = Enumerable.Range(0, 40).Select(i => scorer.ScoreAsync(images.AsMemory(i * per, per), 1, features: i % 3 == 0)).ToArray();
+        var results = await Task.WhenAll(tasks);
+        for (int i = 0; i < results.Length; i++)
+        {
+            Assert.Equal(1, results[i].Count);
+            Assert.True(MaxAbsDiff(expected.AsSpan(i * 3, 3).ToArray(), results[i].Logits) <= 1e-4f, $"caller {i} got another image's scores");
+            Assert.Equal(i % 3 == 0 ? scorer.FeatureCount : 0, results[i].Features?.Length ?? 0);
+        }
+        Assert.InRange(scorer.RunCount, 3, 40); // at most 16 images per run
+        await Assert.ThrowsAsync<InputShapeException>(() => scorer.ScoreAsync(images.AsMemory(0, 10), 1));
+    }
+
+    [Fact]
+    public void PredictedIndexOutput_IsTheArgMaxAsUInt32_AndSurvivesTheRoundTrip()
+    {
+        using var model = Trained(Spec("resnet20", classes: 5), seed: 8, imageSize: 32);
+        var options = new OnnxExportOptions { IncludePredictedIndex = true };
+        byte[] bytes = OnnxExporter.Export(model, options);
+        float[] images = Floats(Images(9, 3, 32, seed: 3));
+
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(bytes);
+        using var x = Microsoft.ML.OnnxRuntime.OrtValue.CreateTensorValueFromMemory(images, [9, 3, 32, 32]);
+        using var run = session.Run(new Microsoft.ML.OnnxRuntime.RunOptions(), [OnnxExporter.Input], [x],
+            [OnnxExporter.ProbabilitiesOutput, OnnxExporter.PredictedIndexOutput]);
+        var probabilities = run[0].GetTensorDataAsSpan<float>().ToArray();
+        var predicted = run[1].GetTensorDataAsSpan<uint>().ToArray();
+        Assert.Equal(9, predicted.Length);
+        for (int i = 0; i < 9; i++)
+        {
+            var row = probabilities.AsSpan(i * 5, 5).ToArray();
+            Assert.Equal((uint)Array.IndexOf(row, row.Max()), predicted[i]);
+        }
+
+        var imported = OnnxImporter.Import(bytes);
+        using (imported.Model)
+            Assert.True(bytes.AsSpan().SequenceEqual(OnnxExporter.Export(imported.Model, imported.ExportOptions)));
+    }
+
+    [Fact]
     public void Cuda_WhenUnavailable_FallsBackToCpuWithAReason_OrFailsWhenRequired()
     {
         var (bytes, _, _) = Cifar.Value;
@@ -163,7 +207,7 @@ public class OnnxScorerTests
         {
             using var model = new Trainer.Models.ResNet(Spec(arch, shortcut));
             string path = Path.Combine(dir, $"{model.Spec.Name}{(fold ? "-folded" : "")}.onnx");
-            OnnxExporter.Export(model, path, new OnnxExportOptions { FoldBatchNorm = fold, Normalization = InputNormalization.ImageNet with { Mean = [0.5f, 0.5f, 0.5f] } });
+            OnnxExporter.Export(model, path, new OnnxExportOptions { FoldBatchNorm = fold, IncludePredictedIndex = arch == "resnet20", Normalization = InputNormalization.ImageNet with { Mean = [0.5f, 0.5f, 0.5f] } });
             files.Add(path);
         }
         var featurizer = OnnxImporter.ImportDnnImageFeaturizer(
