@@ -59,10 +59,12 @@ public sealed class FeaturizerTests(ITestOutputHelper log)
         // Downstream: an ML.NET trainer on the features.
         var pipeline = ml.Transforms.Conversion.MapValueToKey("Label")
             .Append(ml.Transforms.ResNetFeaturizer("Features", "ImagePath"))
-            .Append(ml.MulticlassClassification.Trainers.SdcaMaximumEntropy());
+            .AppendCacheCheckpoint(ml) // the trainer makes many passes; featurize once
+            .Append(ml.MulticlassClassification.Trainers.LbfgsMaximumEntropy());
         var trained = pipeline.Fit(data);
         var metrics = ml.MulticlassClassification.Evaluate(trained.Transform(data));
-        log.WriteLine($"SDCA on pretrained ResNet18 features, 24 images, training accuracy {metrics.MicroAccuracy:F3}");
-        Assert.True(metrics.MicroAccuracy > 0.5);
+        log.WriteLine($"L-BFGS maximum entropy on pretrained ResNet18 features, 24 images, training accuracy {metrics.MicroAccuracy:F3}");
+        // 512 ImageNet features separate 24 images of 10 classes: the linear model fits its training set.
+        Assert.True(metrics.MicroAccuracy > 0.9, $"training accuracy {metrics.MicroAccuracy}");
     }
 }

@@ -58,7 +58,7 @@ internal static class ImagePreprocessing
             _ => null,
         };
         string source = kind == ImageColumnKind.Image ? imageColumn : DecodedColumn;
-        IEstimator<ITransformer> chain = ml.Transforms.ResizeImages(ResizedColumn, info.Width, info.Height, source, ImageResizingEstimator.ResizingKind.Fill);
+        IEstimator<ITransformer> chain = ml.Transforms.ResizeImages(ResizedColumn, info.Width, info.Height, source, ImageResizingEstimator.ResizingKind.IsoCrop, ImageResizingEstimator.Anchor.Center);
         if (info.Channels == 1)
             chain = chain.Append(ml.Transforms.ConvertToGrayscale(ResizedColumn, ResizedColumn));
         chain = chain.Append(ml.Transforms.ExtractPixels(PixelsColumn, ResizedColumn,
