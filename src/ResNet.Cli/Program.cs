@@ -11,6 +11,9 @@ public static class Program
     {
         var root = new RootCommand("resnet: deep residual networks (He et al. 2015) for .NET: train, evaluate, export, inspect.");
         root.Subcommands.Add(InfoCommand.Create(output));
+        root.Subcommands.Add(TrainCommand.Create(output));
+        root.Subcommands.Add(EvaluateCommand.Create(output));
+        root.Subcommands.Add(DemoCommand.Create(output));
         return root;
     }
 
