@@ -58,9 +58,14 @@ if (epoch)
     var options = new TrainingOptions
     {
         Epochs = 1, MaxIterations = steps, BatchSize = batch, Augmentation = Augmentation.Cifar, Normalization = NormalizationKind.PerPixel,
-        Threads = threads, Workers = 1, Prefetch = 4, KeepBest = false, ProgressEvery = 1_000_000,
+        Threads = threads, Workers = int.Parse(arg.GetValueOrDefault("workers", "1"), CultureInfo.InvariantCulture), Prefetch = 4, KeepBest = false, ProgressEvery = 1_000_000,
     };
     var big = new InMemoryImages(Repeat(pixels, (steps + 3) / 4 + 1), Enumerable.Range(0, batch * 4 * ((steps + 3) / 4 + 1)).Select(i => i % 10).ToArray(), size, size, 3, data.ClassNames);
+    var loaderOnly = new BatchLoader(big, new ImagePipeline(3, size, size, null, Augmentation.Cifar), new LoaderOptions { BatchSize = batch, Workers = options.Workers });
+    var lc = Stopwatch.StartNew();
+    int nb = 0;
+    foreach (var b in loaderOnly.Epoch(0)) { using var t = tensor(b.Data, b.Shape); if (++nb == steps) break; }
+    Report("loader only", steps * batch / lc.Elapsed.TotalSeconds);
     var warmRun = options with { MaxIterations = warm };
     ResNet.Trainer.Training.Trainer.Train(model, big, null, warmRun);
     var result = ResNet.Trainer.Training.Trainer.Train(model, big, null, options);
@@ -73,7 +78,7 @@ void Report(string kind, double imagesPerSecond)
 {
     Console.WriteLine(JsonSerializer.Serialize(new
     {
-        impl = "ResNet.Trainer (TorchSharp 0.107)", kind, optimizer = torchSgd ? "torch.optim.SGD" : "ResNet.Trainer Sgd", model = arch, batch, size, threads,
+        impl = "ResNet.Trainer (TorchSharp 0.107)", kind, omp_wait_policy = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") ?? "PASSIVE", optimizer = torchSgd ? "torch.optim.SGD" : "ResNet.Trainer Sgd", model = arch, batch, size, threads,
         images_per_second = Math.Round(imagesPerSecond, 1),
         peak_rss_mb = Math.Round(Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0, 0),
     }));
