@@ -13,8 +13,10 @@ ours="$here/bin/Release/net10.0/ResNet.Bench.Train"
 py=/usr/bin/python3
 out="$(mktemp)"
 run() { "$@" | tee -a "$out"; }
+# CONFIGS="resnet20 128 32;resnet56 128 32" limits the models (model batch size, separated by ';').
+if [ -n "${CONFIGS:-}" ]; then IFS=';' read -ra cfgs <<< "$CONFIGS"; else cfgs=("resnet20 128 32" "resnet56 128 32" "resnet18 32 224"); fi
 for r in $(seq "$repeats"); do
-  for cfg in "resnet20 128 32" "resnet56 128 32" "resnet18 32 224"; do
+  for cfg in "${cfgs[@]}"; do
     set -- $cfg
     extra=""; s="$steps"
     [ "$1" = resnet20 ] && extra="--epoch"
@@ -42,10 +44,12 @@ for r in rows:
     k = key(r)
     if k not in best or r["images_per_second"] > best[k]["images_per_second"]:
         best[k] = r
-print(f"{'model':9} {'batch':>5} {'size':>4} {'measure':11} {'OMP wait':8} {'implementation':34} {'variant':20} {'img/s':>8} {'vs PyTorch':>10} {'peak RSS MB':>11}")
+print(f"{'model':9} {'batch':>5} {'size':>4} {'measure':11} {'OMP wait':8} {'implementation':34} {'variant':20} {'img/s':>8} {'vs PyTorch':>10} {'img/CPU-s':>9} {'vs PyTorch':>10} {'peak RSS MB':>11}")
 for k, r in best.items():
     peer = next((p for q, p in best.items() if q[5].startswith("PyTorch") and q[6] == "torch.optim.SGD" and q[:5] == k[:5]), None)
     ratio = r["images_per_second"] / peer["images_per_second"] if peer else float("nan")
-    print(f"{k[0]:9} {k[1]:>5} {k[2]:>4} {k[3]:11} {k[4][:8]:8} {k[5]:34} {k[6]:20} {r['images_per_second']:>8.1f} {ratio:>9.2f}x {r['peak_rss_mb']:>11}")
+    cpu = r.get("images_per_cpu_second") or float("nan")
+    cpu_ratio = cpu / peer["images_per_cpu_second"] if peer and peer.get("images_per_cpu_second") else float("nan")
+    print(f"{k[0]:9} {k[1]:>5} {k[2]:>4} {k[3]:11} {k[4][:8]:8} {k[5]:34} {k[6]:20} {r['images_per_second']:>8.1f} {ratio:>9.2f}x {cpu:>9.1f} {cpu_ratio:>9.2f}x {r['peak_rss_mb']:>11}")
 PY
 rm -f "$out"
