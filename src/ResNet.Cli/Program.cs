@@ -13,6 +13,9 @@ public static class Program
         root.Subcommands.Add(InfoCommand.Create(output));
         root.Subcommands.Add(ExportCommand.Create(output));
         root.Subcommands.Add(PredictCommand.Create(output));
+        root.Subcommands.Add(TrainCommand.Create(output));
+        root.Subcommands.Add(EvaluateCommand.Create(output));
+        root.Subcommands.Add(DemoCommand.Create(output));
         return root;
     }
 

@@ -77,6 +77,14 @@ public static class ImageDecoder
         return codec is null ? null : (codec.Info.Width, codec.Info.Height);
     }
 
+    /// <summary>1 when the file is stored as grayscale, 3 otherwise; null when it is not a decodable image.</summary>
+    public static int? ProbeChannels(string path)
+    {
+        if (new FileInfo(path).Length == 0) return null;
+        using var codec = SKCodec.Create(path);
+        return codec is null ? null : codec.Info.ColorType == SKColorType.Gray8 ? 1 : 3;
+    }
+
     /// <summary>Writes an 8-bit image as PNG (gray or RGB), e.g. to export a dataset as an image folder.</summary>
     public static void SavePng(RawImage image, string path)
     {

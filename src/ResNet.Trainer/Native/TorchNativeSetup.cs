@@ -25,7 +25,36 @@ public static class TorchNativeSetup
 #pragma warning disable CA2255 // a module initializer is the one hook that runs before TorchSharp's first P/Invoke
     [ModuleInitializer]
 #pragma warning restore CA2255
-    internal static void OnModuleLoad() => EnsurePatched();
+    internal static void OnModuleLoad()
+    {
+        PreferPassiveThreadWaits();
+        EnsurePatched();
+    }
+
+    /// <summary>
+    /// Sets <c>OMP_WAIT_POLICY=PASSIVE</c> for libtorch's OpenMP threads unless the user set it. Idle OpenMP
+    /// threads then sleep instead of spinning, so the loader's worker threads and other processes do not stall
+    /// every parallel region; measured on a shared 2-core machine: ResNet-20 training 2-6x faster end to end
+    /// (bench/train). Must run before libtorch loads, which is why it lives in the module initializer.
+    /// </summary>
+    internal static void PreferPassiveThreadWaits()
+    {
+        try
+        {
+            if (RuntimeInformation.IsOSPlatform(OSPlatform.Linux) && Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") is null)
+            {
+                setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+                lock (Gate) _log.Add("OMP_WAIT_POLICY=PASSIVE (set OMP_WAIT_POLICY=ACTIVE to override)");
+            }
+        }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+        {
+            lock (Gate) _log.Add($"could not set OMP_WAIT_POLICY: {ex.Message}");
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "setenv")]
+    private static extern int setenv(string name, string value, int overwrite);
 
     /// <summary>
     /// Patches every libLibTorchSharp.so that TorchSharp may load (the app's output, the folder TorchSharp

@@ -76,7 +76,7 @@ internal static class Checkpoint
             }
             File.Move(temp, full, overwrite: true);
         }
-        catch (IOException ex)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             throw new IOException($"Could not write checkpoint '{full}' ({ex.Message}). Free disk space or choose another --checkpoint-dir; the previous checkpoint there is unchanged.", ex);
         }

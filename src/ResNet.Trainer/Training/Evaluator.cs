@@ -53,7 +53,7 @@ public sealed record EvaluationReport(int Count, double Loss, double Top1Error, 
     public string FormatConfusionMatrix()
     {
         int k = ClassNames.Count;
-        int nameWidth = Math.Max(10, ClassNames.Max(n => n.Length));
+        int nameWidth = Math.Max(17, ClassNames.Max(n => n.Length) + $"{k - 1} ".Length + 1);
         int cell = Math.Max(4, ConfusionMatrix.SelectMany(r => r).DefaultIfEmpty(0).Max().ToString(CultureInfo.InvariantCulture).Length + 1);
         var sb = new StringBuilder();
         sb.Append("true \\ predicted".PadRight(nameWidth));

@@ -130,6 +130,21 @@ public class TrainerTests
     }
 
     [Fact]
+    public void AFailedCheckpointWrite_LeavesTheLastGoodCheckpointIntact()
+    {
+        var data = TestData.Fashion(2);
+        string dir = TestData.TempDir();
+        using var model = new Net(Tiny(), seed: 1);
+        TrainLoop.Train(model, data, options: Quick with { Epochs = 1, CheckpointDirectory = dir });
+        string path = Path.Combine(dir, TrainLoop.CheckpointFile);
+        byte[] good = File.ReadAllBytes(path);
+        Directory.CreateDirectory(path + ".partial"); // the temporary file cannot be created: as when the disk is full
+        var ex = Assert.Throws<IOException>(() => TrainLoop.Train(model, data, options: Quick with { Epochs = 2, CheckpointDirectory = dir, Resume = true }));
+        Assert.Contains("previous checkpoint there is unchanged", ex.Message);
+        Assert.Equal(good, File.ReadAllBytes(path));
+    }
+
+    [Fact]
     public void ValidationFraction_TracksBestEpochAndEarlyStops()
     {
         var data = TestData.Fashion(10);

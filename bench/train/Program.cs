@@ -1,0 +1,121 @@
+// Training throughput of ResNet.Trainer: a bare SGD step on a fixed batch, and an end-to-end epoch through
+// the loader (augmentation and normalization on worker threads). Prints one JSON line per measurement so
+// run.sh can put it beside PyTorch's figures from the same run.
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using ResNet.Trainer;
+using ResNet.Trainer.Data;
+using ResNet.Trainer.Models;
+using ResNet.Trainer.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+var arg = args.Select((a, i) => (a, i)).Where(p => p.a.StartsWith("--", StringComparison.Ordinal))
+    .ToDictionary(p => p.a[2..], p => p.i + 1 < args.Length ? args[p.i + 1] : "");
+string arch = arg.GetValueOrDefault("model", "resnet20");
+int batch = int.Parse(arg.GetValueOrDefault("batch", "128"), CultureInfo.InvariantCulture);
+int size = int.Parse(arg.GetValueOrDefault("size", "32"), CultureInfo.InvariantCulture);
+int threads = int.Parse(arg.GetValueOrDefault("threads", "2"), CultureInfo.InvariantCulture);
+int steps = int.Parse(arg.GetValueOrDefault("steps", "20"), CultureInfo.InvariantCulture);
+int warm = int.Parse(arg.GetValueOrDefault("warmup", "5"), CultureInfo.InvariantCulture);
+bool epoch = arg.ContainsKey("epoch");
+
+TorchNative.EnsureReady();
+torch.set_num_threads(threads);
+if (arg.ContainsKey("tta"))
+{
+    TimeToAccuracy(arg.GetValueOrDefault("model", "resnet8"), int.Parse(arg.GetValueOrDefault("epochs", "8"), CultureInfo.InvariantCulture), batch, threads);
+    return;
+}
+var spec = ResNetSpec.Parse(arch) with { NumClasses = 10 };
+using var model = new ResNet.Trainer.Models.ResNet(spec, seed: 0);
+model.train();
+bool torchSgd = arg.GetValueOrDefault("optimizer", "ours") == "torchsharp";
+var optimizer = torch.optim.SGD(model.parameters(), 0.01, momentum: 0.9, weight_decay: 1e-4);
+using var sgd = new Sgd(model.parameters(), 0.9, 1e-4, nesterov: false);
+
+var rng = new Random(0);
+var pixels = new byte[batch * 4 * size * size * 3]; // four batches' worth of random images
+rng.NextBytes(pixels);
+var data = new InMemoryImages(pixels, Enumerable.Range(0, batch * 4).Select(i => i % 10).ToArray(), size, size, 3, Enumerable.Range(0, 10).Select(i => $"c{i}").ToArray());
+
+// Bare step: one fixed batch already in a tensor.
+using var x = randn(batch, 3, size, size, generator: new Generator(1));
+using var y = randint(0, 10, [batch], generator: new Generator(2));
+void Step(Tensor input, Tensor target)
+{
+    using var scope = NewDisposeScope();
+    if (torchSgd) optimizer.zero_grad(); else sgd.ZeroGrad();
+    var loss = nn.functional.cross_entropy(model.forward(input), target);
+    loss.backward();
+    if (torchSgd) optimizer.step(); else sgd.Step(0.01);
+}
+for (int i = 0; i < warm; i++) Step(x, y);
+var clock = Stopwatch.StartNew();
+var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+for (int i = 0; i < steps; i++) Step(x, y);
+double bare = steps * batch / clock.Elapsed.TotalSeconds;
+Report("step", bare, steps * batch / (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds);
+
+if (epoch)
+{
+    // End to end: the trainer's own loop (loader with pad-4 crop + flip and per-pixel normalization on a worker thread).
+    var options = new TrainingOptions
+    {
+        Epochs = 1, MaxIterations = steps, BatchSize = batch, Augmentation = Augmentation.Cifar, Normalization = NormalizationKind.PerPixel,
+        Threads = threads, Workers = int.Parse(arg.GetValueOrDefault("workers", "1"), CultureInfo.InvariantCulture), Prefetch = 4, KeepBest = false, ProgressEvery = 1_000_000,
+    };
+    var big = new InMemoryImages(Repeat(pixels, (steps + 3) / 4 + 1), Enumerable.Range(0, batch * 4 * ((steps + 3) / 4 + 1)).Select(i => i % 10).ToArray(), size, size, 3, data.ClassNames);
+    var loaderOnly = new BatchLoader(big, new ImagePipeline(3, size, size, null, Augmentation.Cifar), new LoaderOptions { BatchSize = batch, Workers = options.Workers });
+    var lc = Stopwatch.StartNew();
+    int nb = 0;
+    foreach (var b in loaderOnly.Epoch(0)) { using var t = tensor(b.Data, b.Shape); if (++nb == steps) break; }
+    Report("loader only", steps * batch / lc.Elapsed.TotalSeconds);
+    var warmRun = options with { MaxIterations = warm };
+    ResNet.Trainer.Training.Trainer.Train(model, big, null, warmRun);
+    var cpuEpoch = Process.GetCurrentProcess().TotalProcessorTime;
+    var result = ResNet.Trainer.Training.Trainer.Train(model, big, null, options);
+    Report("epoch", steps * batch / result.History[0].Seconds, steps * batch / (Process.GetCurrentProcess().TotalProcessorTime - cpuEpoch).TotalSeconds);
+}
+
+// Time to accuracy on the full Fashion-MNIST (official 60k/10k split) with the fast CPU recipe. The test set is
+// scored after every epoch for the curve only: KeepBest is off, so it never selects the reported model.
+static void TimeToAccuracy(string arch, int epochs, int batch, int threads)
+{
+    var train = Idx.LoadSplit("/usr/share/datasets/fashion-mnist", train: true);
+    var test = Idx.LoadSplit("/usr/share/datasets/fashion-mnist", train: false);
+    var spec = ResNetSpec.Parse(arch) with { InputChannels = 1, NumClasses = 10 };
+    using var model = new ResNet.Trainer.Models.ResNet(spec, seed: 42);
+    var options = Recipes.FastCpu() with { Epochs = epochs, BatchSize = batch, Threads = threads, KeepBest = false, EvaluationBatchSize = 500 };
+    var clock = Stopwatch.StartNew();
+    Console.WriteLine($"time to accuracy: {arch}, fast-cpu recipe, {epochs} epochs, batch {batch}, {threads} threads, Fashion-MNIST 60k/10k");
+    Console.WriteLine("epoch  wall_s  train_loss  test_acc");
+    var progress = new Inline(p =>
+    {
+        if (p.Kind != ProgressKind.Epoch) return;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{p.Epoch,5}  {clock.Elapsed.TotalSeconds,6:F0}  {p.Loss,10:F4}  {1 - p.ValidationError,8:P2}"));
+    });
+    var result = ResNet.Trainer.Training.Trainer.Train(model, train, test, options, progress);
+    var final = Evaluator.Evaluate(model, test, result.Card.Pipeline);
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"final test accuracy {final.Accuracy:P2} after {result.History.Sum(h => h.Seconds):F0} s (epochs incl. the per-epoch test pass), peak RSS {Process.GetCurrentProcess().PeakWorkingSet64 / 1048576} MB"));
+}
+
+static byte[] Repeat(byte[] b, int times) => Enumerable.Repeat(b, times).SelectMany(a => a).ToArray();
+
+void Report(string kind, double imagesPerSecond, double? imagesPerCpuSecond = null)
+{
+    Console.WriteLine(JsonSerializer.Serialize(new
+    {
+        impl = "ResNet.Trainer (TorchSharp 0.107)", kind, omp_wait_policy = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") ?? "PASSIVE", optimizer = torchSgd ? "torch.optim.SGD" : "ResNet.Trainer Sgd", model = arch, batch, size, threads,
+        images_per_second = Math.Round(imagesPerSecond, 1),
+        images_per_cpu_second = imagesPerCpuSecond is double c ? Math.Round(c, 1) : (double?)null,
+        peak_rss_mb = Math.Round(Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0, 0),
+    }));
+}
+
+sealed class Inline(Action<TrainingProgress> action) : IProgress<TrainingProgress>
+{
+    public void Report(TrainingProgress value) => action(value);
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Training-throughput benchmark: ResNet.Trainer (TorchSharp) beside PyTorch 1.13 eager, same models, batch,
+# thread count, SGD step and OpenMP wait policy, measured in one run and alternating so both see the same
+# machine load. Each figure is the best of $repeats runs (the machine is shared: the best is the least disturbed).
+# Usage: bench/train/run.sh [threads] [steps] [repeats]   (not part of the tests; ~10 minutes on 2 cores)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+threads="${1:-2}"
+steps="${2:-10}"
+repeats="${3:-2}"
+dotnet build -c Release "$here/ResNet.Bench.Train.csproj" -v q -nologo >/dev/null
+ours="$here/bin/Release/net10.0/ResNet.Bench.Train"
+py=/usr/bin/python3
+out="$(mktemp)"
+run() { "$@" | tee -a "$out"; }
+# CONFIGS="resnet20 128 32;resnet56 128 32" limits the models (model batch size, separated by ';').
+if [ -n "${CONFIGS:-}" ]; then IFS=';' read -ra cfgs <<< "$CONFIGS"; else cfgs=("resnet20 128 32" "resnet56 128 32" "resnet18 32 224"); fi
+for r in $(seq "$repeats"); do
+  for cfg in "${cfgs[@]}"; do
+    set -- $cfg
+    extra=""; s="$steps"
+    [ "$1" = resnet20 ] && extra="--epoch"
+    [ "$1" != resnet20 ] && s=$(( steps / 2 > 3 ? steps / 2 : 3 ))
+    # ResNet.Trainer sets OMP_WAIT_POLICY=PASSIVE unless the user set it; give PyTorch the same.
+    OMP_WAIT_POLICY=PASSIVE run "$ours" --model "$1" --batch "$2" --size "$3" --threads "$threads" --steps "$s" --warmup 3 $extra
+    OMP_WAIT_POLICY=PASSIVE run "$py" "$here/pytorch_peer.py" --model "$1" --batch "$2" --size "$3" --threads "$threads" --steps "$s" --warmup 3 $extra
+    if [ "$1" = resnet20 ]; then
+      OMP_WAIT_POLICY=ACTIVE run "$ours" --model "$1" --batch "$2" --size "$3" --threads "$threads" --steps "$s" --warmup 3 --epoch
+      OMP_WAIT_POLICY=ACTIVE run "$py" "$here/pytorch_peer.py" --model "$1" --batch "$2" --size "$3" --threads "$threads" --steps "$s" --warmup 3 --epoch
+      OMP_WAIT_POLICY=PASSIVE run "$ours" --model "$1" --batch "$2" --size "$3" --threads "$threads" --steps "$s" --warmup 3 --optimizer torchsharp
+      OMP_WAIT_POLICY=PASSIVE run "$py" "$here/pytorch_peer.py" --model "$1" --batch "$2" --size "$3" --threads "$threads" --steps "$s" --warmup 3 --channels-last
+    fi
+  done
+done
+echo
+"$py" - "$out" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+def key(r):
+    variant = "channels-last" if r.get("channels_last") else r["optimizer"]
+    return (r["model"], r["batch"], r["size"], r["kind"], r["omp_wait_policy"], r["impl"], variant)
+best = {}
+for r in rows:
+    k = key(r)
+    if k not in best or r["images_per_second"] > best[k]["images_per_second"]:
+        best[k] = r
+print(f"{'model':9} {'batch':>5} {'size':>4} {'measure':11} {'OMP wait':8} {'implementation':34} {'variant':20} {'img/s':>8} {'vs PyTorch':>10} {'img/CPU-s':>9} {'vs PyTorch':>10} {'peak RSS MB':>11}")
+for k, r in best.items():
+    peer = next((p for q, p in best.items() if q[5].startswith("PyTorch") and q[6] == "torch.optim.SGD" and q[:5] == k[:5]), None)
+    ratio = r["images_per_second"] / peer["images_per_second"] if peer else float("nan")
+    cpu = r.get("images_per_cpu_second") or float("nan")
+    cpu_ratio = cpu / peer["images_per_cpu_second"] if peer and peer.get("images_per_cpu_second") else float("nan")
+    print(f"{k[0]:9} {k[1]:>5} {k[2]:>4} {k[3]:11} {k[4][:8]:8} {k[5]:34} {k[6]:20} {r['images_per_second']:>8.1f} {ratio:>9.2f}x {cpu:>9.1f} {cpu_ratio:>9.2f}x {r['peak_rss_mb']:>11}")
+PY
+rm -f "$out"
