@@ -7,6 +7,15 @@ using ResNet.Trainer.Training;
 
 namespace ResNet.MLNet.Transforms;
 
+/// <summary>Pretrained networks a ResNet classifier can start from.</summary>
+public enum ResNetPretrained
+{
+    /// <summary>No pretrained network: build <c>Options.Architecture</c> with He initialisation.</summary>
+    None,
+    /// <summary>The ImageNet-trained ResNet18 trunk of NuGet <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c>.</summary>
+    ResNet18,
+}
+
 /// <summary>
 /// Trains a ResNet on an IDataView's image and key-label columns with the TorchSharp engine, exports it to ONNX,
 /// and returns a <see cref="ResNetScoringTransformer"/> that scores with ONNX Runtime.
@@ -71,7 +80,19 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         /// re-initialised when its class count differs. Default: random He initialisation.</summary>
         public string? PretrainedWeights { get; set; }
 
-        /// <summary>Train only the final fully connected layer (transfer learning). Default false.</summary>
+        /// <summary>
+        /// Start from a pretrained network instead of <see cref="Architecture"/>: <see cref="ResNetPretrained.ResNet18"/> is the
+        /// ImageNet-trained trunk of NuGet <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c> (3 channels, 224x224). Default: none.
+        /// </summary>
+        public ResNetPretrained PretrainedModel { get; set; }
+
+        /// <summary>Folder with the DnnImageFeaturizer models; default <c>DnnImageModels</c> in the app's folder, where the package puts them.</summary>
+        public string? PretrainedModelsDirectory { get; set; }
+
+        /// <summary>
+        /// Train only the final fully connected layer: the trunk's pooled features are computed once per image and cached,
+        /// then the classifier is trained on them (fast; no augmentation). Default false: every layer is trained (fine-tuning).
+        /// </summary>
         public bool FreezeBackbone { get; set; }
 
         /// <summary>Device: <c>cpu</c>, <c>cuda</c>, <c>cuda:N</c> or <c>auto</c>. Default <c>cpu</c>.</summary>
@@ -151,13 +172,17 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         if (classes.Length < 2)
             throw new InvalidDataException($"Label column '{o.LabelColumnName}' has {classes.Length} class; a classifier needs at least 2.");
 
-        var spec = ResNetSpec.Parse(o.Architecture) with { InputChannels = o.Channels, NumClasses = classes.Length };
-        int size = o.ImageSize ?? spec.DefaultImageSize;
-        var readInfo = new ResNetModelInfo(classes, o.Channels, size, size, 1f, OnnxExporter.Input, OnnxExporter.ProbabilitiesOutput, null);
+        PretrainedNetwork? pretrained = o.PretrainedModel == ResNetPretrained.ResNet18
+            ? PretrainedResNet18.Load(o.PretrainedModelsDirectory ?? ResNetFeaturizerEstimator.DefaultDnnModelsDirectory, classes.Length, o.Seed)
+            : null;
+        var spec = pretrained?.Model.Spec ?? ResNetSpec.Parse(o.Architecture) with { InputChannels = o.Channels, NumClasses = classes.Length };
+        int size = pretrained?.Normalization.Height ?? o.ImageSize ?? spec.DefaultImageSize;
+        int channels = spec.InputChannels;
+        var readInfo = new ResNetModelInfo(classes, channels, size, size, 1f, OnnxExporter.Input, OnnxExporter.ProbabilitiesOutput, null);
         void Warn(string m) { ch.Warning(MessageSensitivity.None, "{0}", m); o.MetricsCallback?.Report(Message(m)); }
 
         var train = TrainingDataReader.Read(_ml, input, kind, o.ImageColumnName, o.ImageFolder, o.LabelColumnName, readInfo, o.SkipUndecodableImages, Warn);
-        ch.Info(MessageSensitivity.None, "{0}", $"ResNet: {train.Count} training images, {classes.Length} classes, {spec.Name} at {o.Channels}x{size}x{size}");
+        ch.Info(MessageSensitivity.None, "{0}", $"ResNet: {train.Count} training images, {classes.Length} classes, {spec.Name} at {channels}x{size}x{size}");
         InMemoryImages? validation = null;
         if (o.ValidationSet is not null)
         {
@@ -188,24 +213,36 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
             Resume = o.CheckpointFolder is not null && Directory.Exists(o.CheckpointFolder) && Directory.EnumerateFiles(o.CheckpointFolder).Any(),
         };
 
-        using var model = new Trainer.Models.ResNet(spec, seed: o.Seed);
+        // Not disposed: LastTraining hands the trained network to the caller.
+        var model = pretrained?.Model ?? new Trainer.Models.ResNet(spec, seed: o.Seed);
         if (o.PretrainedWeights is not null)
             ResNetWeights.LoadBackbone(model, o.PretrainedWeights);
-        if (o.FreezeBackbone)
-            foreach (var (name, p) in model.named_parameters())
-                p.requires_grad = name.StartsWith("fc.", StringComparison.Ordinal);
-
         var progress = new ForwardProgress(ch, o.MetricsCallback);
-        var result = ResNet.Trainer.Training.Trainer.Train(model, train, validation, options, progress, o.CancellationToken);
-        LastTraining = result;
-        ch.Info(MessageSensitivity.None, "{0}", $"ResNet: training stopped ({result.Stop}) after {result.History.Count} epoch(s) in {result.Elapsed.TotalSeconds:F0} s");
+        Normalization normalization;
+        if (o.FreezeBackbone)
+        {
+            // Head only: cache the frozen trunk's features once, then train the classifier on them.
+            normalization = pretrained?.Normalization ?? Normalization.Compute(train, new ImagePipeline(channels, size, size, null, Augmentation.None), options.Normalization);
+            var history = HeadTrainer.Train(model, train, new ImagePipeline(channels, size, size, normalization, Augmentation.None),
+                new HeadTrainingOptions { Epochs = options.Epochs, BatchSize = Math.Min(options.BatchSize, 64), Seed = o.Seed, LearningRate = o.LearningRate ?? 0.05 },
+                progress, o.CancellationToken);
+            LastTraining = new TrainingResult(model, new ModelCard(spec, classes, size, size, normalization, Augmentation.None), history,
+                history.Count, o.CancellationToken.IsCancellationRequested ? StopReason.Cancelled : StopReason.Completed, null, TimeSpan.FromSeconds(history.Sum(h => h.Seconds)));
+        }
+        else
+        {
+            var result = ResNet.Trainer.Training.Trainer.Train(model, train, validation, options with { FixedNormalization = pretrained?.Normalization }, progress, o.CancellationToken);
+            LastTraining = result;
+            normalization = result.Card.Normalization;
+        }
+        ch.Info(MessageSensitivity.None, "{0}", $"ResNet: training stopped ({LastTraining.Stop}) after {LastTraining.History.Count} epoch(s) in {LastTraining.Elapsed.TotalSeconds:F0} s");
 
-        byte[] onnx = OnnxExporter.Export(result.Model, new OnnxExportOptions
+        byte[] onnx = OnnxExporter.Export(model, new OnnxExportOptions
         {
             ClassNames = classes,
             ImageHeight = size,
             ImageWidth = size,
-            Normalization = OnnxNormalization.FromTraining(result.Card.Normalization),
+            Normalization = OnnxNormalization.FromTraining(normalization),
         });
         return ApplyResNetEstimator.CreateTransformer(_ml, onnx, "trained model", input, o.ImageColumnName, o.ImageFolder,
             o.ScoreColumnName, o.PredictedLabelColumnName, o.ScoringBatchSize, classes);

@@ -57,7 +57,7 @@ public static class Trainer
         else if (o.Resume)
             Say($"No checkpoint to resume from{(checkpointPath is null ? " (no checkpoint folder given)" : $" at '{checkpointPath}'")}; starting a new run.");
 
-        var normalization = resumed?.Normalization
+        var normalization = resumed?.Normalization ?? o.FixedNormalization
             ?? Normalization.Compute(train, new ImagePipeline(spec.InputChannels, height, width, null, o.Augmentation), o.Normalization);
         var pipeline = new ImagePipeline(spec.InputChannels, height, width, normalization, o.Augmentation);
         var loader = new BatchLoader(train, pipeline, new LoaderOptions

@@ -48,6 +48,12 @@ public sealed record TrainingOptions
     public int? ImageSize { get; init; }
 
     /// <summary>
+    /// Normalization to train with instead of statistics computed from the training set: for pretrained weights,
+    /// whose preprocessing is fixed. Default: computed as <see cref="Normalization"/> says.
+    /// </summary>
+    public Normalization? FixedNormalization { get; init; }
+
+    /// <summary>
     /// Share of the training set held out (stratified, seeded) for validation when no validation set is passed;
     /// 0 for none. The paper holds out 5k of 50k (0.1) on CIFAR.
     /// </summary>

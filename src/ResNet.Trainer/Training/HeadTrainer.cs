@@ -1,0 +1,113 @@
+using System.Diagnostics;
+using ResNet.Trainer.Data;
+using static TorchSharp.torch;
+
+namespace ResNet.Trainer.Training;
+
+/// <summary>Options of <see cref="HeadTrainer"/>.</summary>
+public sealed record HeadTrainingOptions
+{
+    /// <summary>Passes over the cached features.</summary>
+    public int Epochs { get; init; } = 30;
+
+    /// <summary>Feature vectors per SGD step.</summary>
+    public int BatchSize { get; init; } = 64;
+
+    /// <summary>Learning rate (constant, cosine-decayed to zero over the run).</summary>
+    public double LearningRate { get; init; } = 0.05;
+
+    /// <summary>SGD momentum.</summary>
+    public double Momentum { get; init; } = 0.9;
+
+    /// <summary>L2 weight decay on the classifier.</summary>
+    public double WeightDecay { get; init; } = 1e-4;
+
+    /// <summary>Seed of the shuffling.</summary>
+    public int Seed { get; init; }
+
+    /// <summary>Images per forward pass when the features are computed.</summary>
+    public int FeatureBatchSize { get; init; } = 64;
+}
+
+/// <summary>
+/// Transfer learning with a frozen trunk: the pooled features of every training image are computed once (eval mode,
+/// no augmentation), then only the final fully connected layer is trained on the cached features, as ML.NET's image
+/// classification trainer does with its bottleneck cache.
+/// </summary>
+public static class HeadTrainer
+{
+    /// <summary>Trains <paramref name="model"/>'s classifier on cached trunk features; the trunk is not changed.</summary>
+    /// <returns>The per-epoch statistics (train loss and error on the cached features).</returns>
+    public static IReadOnlyList<EpochStats> Train(Models.ResNet model, IImageSource train, ImagePipeline pipeline, HeadTrainingOptions? options = null,
+        IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(pipeline);
+        var o = options ?? new HeadTrainingOptions();
+        var watch = Stopwatch.StartNew();
+        using var features = CacheFeatures(model, train, pipeline, o.FeatureBatchSize, cancellationToken);
+        double featureSeconds = watch.Elapsed.TotalSeconds;
+        progress?.Report(new TrainingProgress(ProgressKind.Message, 0, o.Epochs, 0, 0, 0, 0, null, null, 0, train.Count / Math.Max(featureSeconds, 1e-9),
+            TimeSpan.Zero, $"cached {train.Count} feature vectors of {features.shape[1]} in {featureSeconds:F1} s"));
+
+        using var labels = tensor(Enumerable.Range(0, train.Count).Select(i => (long)train.LabelOf(i)).ToArray());
+        var fc = model.Classifier;
+        var parameters = fc.parameters().ToArray();
+        using var sgd = new Sgd(parameters, o.Momentum, o.WeightDecay, nesterov: false);
+        var rng = new Random(o.Seed);
+        int n = train.Count;
+        int steps = Math.Max(1, (n + o.BatchSize - 1) / o.BatchSize);
+        long total = (long)steps * o.Epochs, iteration = 0;
+        var history = new List<EpochStats>();
+        fc.train();
+        for (int epoch = 1; epoch <= o.Epochs && !cancellationToken.IsCancellationRequested; epoch++)
+        {
+            var order = Enumerable.Range(0, n).OrderBy(_ => rng.Next()).Select(i => (long)i).ToArray();
+            double lossSum = 0; long wrong = 0;
+            var epochWatch = Stopwatch.StartNew();
+            for (int start = 0; start < n; start += o.BatchSize)
+            {
+                using var scope = NewDisposeScope();
+                var idx = tensor(order.AsSpan(start, Math.Min(o.BatchSize, n - start)).ToArray());
+                var x = features.index_select(0, idx);
+                var y = labels.index_select(0, idx);
+                var logits = fc.forward(x);
+                var loss = nn.functional.cross_entropy(logits, y);
+                sgd.ZeroGrad();
+                loss.backward();
+                double lr = o.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * iteration / total)); // cosine to zero
+                sgd.Step(lr);
+                iteration++;
+                lossSum += loss.item<float>() * idx.shape[0];
+                wrong += logits.argmax(1).ne(y).sum().item<long>();
+            }
+            var stats = new EpochStats(epoch, iteration, lossSum / n, (double)wrong / n, null, null, o.LearningRate, epochWatch.Elapsed.TotalSeconds);
+            history.Add(stats);
+            progress?.Report(new TrainingProgress(ProgressKind.Epoch, epoch, o.Epochs, iteration, total, stats.TrainLoss, stats.TrainError, null, null,
+                o.LearningRate, n / Math.Max(epochWatch.Elapsed.TotalSeconds, 1e-9), TimeSpan.FromSeconds(epochWatch.Elapsed.TotalSeconds * (o.Epochs - epoch))));
+        }
+        model.eval();
+        return history;
+    }
+
+    /// <summary>The pooled trunk features of every image, [N, FeatureCount], computed in eval mode.</summary>
+    public static Tensor CacheFeatures(Models.ResNet model, IImageSource images, ImagePipeline pipeline, int batchSize, CancellationToken cancellationToken = default)
+    {
+        model.eval();
+        int n = images.Count, len = pipeline.SampleLength;
+        var result = zeros(n, model.Spec.FeatureCount);
+        using var _ = no_grad();
+        var buffer = new float[Math.Min(batchSize, n) * len];
+        for (int start = 0; start < n; start += batchSize)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            int count = Math.Min(batchSize, n - start);
+            Parallel.For(0, count, i => pipeline.Eval(images.Load(start + i), buffer.AsSpan(i * len, len)));
+            using var scope = NewDisposeScope();
+            var x = tensor(buffer.AsSpan(0, count * len).ToArray(), [count, pipeline.Channels, pipeline.Height, pipeline.Width]);
+            result[TensorIndex.Slice(start, start + count)] = model.Features(x);
+        }
+        return result;
+    }
+}
