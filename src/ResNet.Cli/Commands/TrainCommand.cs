@@ -96,6 +96,14 @@ internal static class TrainCommand
                 Directory.CreateDirectory(outDir);
                 string modelPath = Path.Combine(outDir, "model.dat");
                 result.Card.Save(model, modelPath);
+                // The ONNX file carries the class names and folds the normalization in: `resnet predict`, ApplyResNet.
+                ResNet.Trainer.Onnx.OnnxExporter.Export(model, Path.Combine(outDir, "model.onnx"), new ResNet.Trainer.Onnx.OnnxExportOptions
+                {
+                    ClassNames = result.Card.ClassNames,
+                    ImageHeight = result.Card.ImageHeight,
+                    ImageWidth = result.Card.ImageWidth,
+                    Normalization = ResNet.Trainer.Onnx.OnnxNormalization.FromTraining(result.Card.Normalization),
+                });
                 Reports.WriteHistoryCsv(Path.Combine(outDir, "metrics.csv"), result.History);
                 EvaluationReport? report = null;
                 if (testSource is not null && result.Stop != StopReason.Cancelled)
@@ -128,6 +136,7 @@ internal static class TrainCommand
                 string full = Path.GetFullPath(outDir);
                 output.WriteLine($"files in {full}:");
                 output.WriteLine($"  model.dat + model.json   weights and card (architecture, classes, normalization)");
+                output.WriteLine($"  model.onnx               ONNX model for `resnet predict`, ApplyResNet, any ONNX runtime");
                 output.WriteLine($"  metrics.csv, metrics.json  per-epoch figures{(report is null ? "" : " and the test evaluation")}");
                 if (result.History.Count > 0) output.WriteLine($"  curves.svg               training curves");
                 if (report is not null) output.WriteLine($"  confusion.svg            confusion matrix");
