@@ -16,7 +16,8 @@ TorchNative.EnsureReady();
 set_num_threads(threads);
 // libtorch 2.10 checks NNPACK on every convolution and, on CPUs NNPACK does not support (this one), prints a
 // warning each time; TorchSharp exposes no switch, so turn NNPACK off through libtorch itself.
-bool nnpackOff = LibTorch.DisableNnpack();
+ResNet.Trainer.TorchNative.EnsureReady();
+bool nnpackOff = ResNet.Trainer.NnpackSwitch.TryDisable();
 Console.WriteLine($"threads: {threads}, best of {Rounds} rounds of {seconds}s per figure (methods interleaved), {Environment.ProcessorCount} logical cores, ONNX Runtime CPU provider, NNPACK {(nnpackOff ? "off" : "could not be turned off")}");
 // The figures are only comparable within one run; other load on the machine shows here.
 if (File.Exists("/proc/loadavg")) Console.WriteLine($"load average at start: {File.ReadAllText("/proc/loadavg").Trim()}");
@@ -94,19 +95,4 @@ int ArgInt(string name, int fallback)
 {
     int i = Array.IndexOf(args, name);
     return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
-}
-
-static class LibTorch
-{
-    [DllImport("libtorch_cpu", EntryPoint = "_ZN2at13globalContextEv")]
-    private static extern IntPtr GlobalContext();
-
-    [DllImport("libtorch_cpu", EntryPoint = "_ZN2at7Context20setUserEnabledNNPACKEb")]
-    private static extern void SetUserEnabledNnpack(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
-
-    public static bool DisableNnpack()
-    {
-        try { SetUserEnabledNnpack(GlobalContext(), false); return true; }
-        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException) { return false; }
-    }
 }

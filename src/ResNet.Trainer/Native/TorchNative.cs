@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using TorchSharp;
 
 namespace ResNet.Trainer;
@@ -11,6 +12,7 @@ public static class TorchNative
         try
         {
             torch.InitializeDeviceType(DeviceType.CPU);
+            NnpackSwitch.TryDisable();
             return null;
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -29,5 +31,26 @@ public static class TorchNative
             throw new InvalidOperationException(
                 "TorchSharp's native library could not be loaded. Setup log: " +
                 string.Join("; ", Native.TorchNativeSetup.Log) + ". Cause: " + error.Message, error);
+    }
+}
+
+/// <summary>
+/// libtorch 2.10 tries NNPACK on every CPU convolution and, on CPUs NNPACK does not support, prints
+/// "Could not initialize NNPACK" each time; TorchSharp has no switch, so it is turned off in libtorch itself.
+/// </summary>
+public static class NnpackSwitch
+{
+    [DllImport("libtorch_cpu", EntryPoint = "_ZN2at13globalContextEv")]
+    private static extern IntPtr GlobalContext();
+
+    [DllImport("libtorch_cpu", EntryPoint = "_ZN2at7Context20setUserEnabledNNPACKEb")]
+    private static extern void SetUserEnabledNnpack(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
+
+    /// <summary>Turns NNPACK off; false where the libtorch symbols are not found (another platform or ABI).</summary>
+    public static bool TryDisable()
+    {
+        if (!RuntimeInformation.IsOSPlatform(OSPlatform.Linux)) return false;
+        try { SetUserEnabledNnpack(GlobalContext(), false); return true; }
+        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException) { return false; }
     }
 }
