@@ -112,4 +112,21 @@ public sealed class PipelineTests(TrainedPipelineFixture f, ITestOutputHelper lo
         foreach (var r in results)
             Assert.True(r.Zip(expected).All(p => p.First.SequenceEqual(p.Second)));
     }
+
+    [Fact]
+    public void Evaluate_WithLabelsUnseenInTraining_CountsOnlyTheKnownLabels()
+    {
+        // 300 held-out images plus 5 rows labelled with a class the model never saw: MapValueToKey (fitted on the
+        // training classes) turns that label into a missing key, and the evaluator leaves those rows out.
+        var paths = f.Test.GetColumn<string>("ImagePath").Take(5).ToList();
+        var unseen = f.ML.Data.LoadFromEnumerable(paths.Select(p => new ImageInput { ImagePath = p, Label = "Alien" }));
+        var withUnseen = f.ML.Data.LoadFromEnumerable(
+            f.ML.Data.CreateEnumerable<ImageInput>(f.Test, reuseRowObject: false).Concat(f.ML.Data.CreateEnumerable<ImageInput>(unseen, reuseRowObject: false)));
+        var scored = f.Model.Transform(withUnseen);
+        Assert.Equal(305, scored.GetColumn<float[]>("Score").Count());
+        var all = f.ML.MulticlassClassification.Evaluate(scored);
+        var known = f.ML.MulticlassClassification.Evaluate(f.Model.Transform(f.Test));
+        Assert.Equal(known.MicroAccuracy, all.MicroAccuracy, 9);
+        Assert.Equal(known.ConfusionMatrix.Counts.Sum(r => r.Sum()), all.ConfusionMatrix.Counts.Sum(r => r.Sum()));
+    }
 }

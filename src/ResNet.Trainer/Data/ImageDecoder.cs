@@ -7,7 +7,7 @@ public static class ImageDecoder
 {
     /// <summary>File extensions read as images (lower case, with the dot).</summary>
     public static IReadOnlySet<string> Extensions { get; } = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
-        { ".png", ".jpg", ".jpeg", ".bmp", ".webp" };
+        { ".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif" };
 
     /// <summary>Decodes <paramref name="path"/> (gray, RGB or RGBA) to <paramref name="channels"/> channels, resized to width x height when given.</summary>
     /// <exception cref="CorruptDataException">The file is empty or not a decodable image.</exception>
