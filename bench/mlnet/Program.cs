@@ -67,13 +67,16 @@ Console.WriteLine($"images: the {paths.Length} training PNGs repeated to {rows} 
 
 // ONNX Runtime's default intra-op thread count here (the transformer and ML.NET's loaded model use the default):
 // the pool adds (threads - 1) OS threads; the calling thread is the last one.
-int defaultThreads;
+int SessionThreads(int intraOp)
 {
     int before = ThreadCount();
-    using var probe = new OnnxScorer(fresh.OnnxModel.ToArray());
-    defaultThreads = ThreadCount() - before + 1;
+    using var probe = new OnnxScorer(fresh.OnnxModel.ToArray(), new OnnxScorerOptions { IntraOpThreads = intraOp });
+    probe.Score(new float[info.PixelCount], 1);
+    return ThreadCount() - before + 1;
 }
-Console.WriteLine($"ONNX Runtime default intra-op threads on this machine: {defaultThreads} (counted from the OS threads a default session adds)");
+int defaultThreads = SessionThreads(0);
+Console.WriteLine($"ONNX Runtime default intra-op threads on this machine: {defaultThreads} (counted from the OS threads a default session adds; " +
+                  $"check: an explicit 2 counts {SessionThreads(2)}, an explicit 1 counts {SessionThreads(1)})");
 
 PixelRange range = info.PixelScale == 1f ? PixelRange.ZeroTo255 : PixelRange.ZeroToOne;
 int per = info.PixelCount;
