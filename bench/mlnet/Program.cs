@@ -115,6 +115,7 @@ foreach (int threads in threadCounts)
         }
 
     var applyOnnx = ApplyOnnxModelPipeline(threads).Fit(view);
+    var preprocessOnly = Preprocessing().Fit(view);
     var decodeBuffer = new float[best * per];
     var methods = new (string Name, string Threads, Func<int> Run)[]
     {
@@ -124,6 +125,9 @@ foreach (int threads in threadCounts)
         ("ML.NET ApplyOnnxModel", $"{threads}", () => Consume(applyOnnx.Transform(view), "probabilities")),
         ($"raw ORT + decode, batch {best}", $"{threads}", () => RawWithDecode(session, best, decodeBuffer)),
         ($"raw ORT pre-decoded, batch {best}", $"{threads}", () => RawPredecoded(session, best)),
+        // Where the time goes: the two decoders alone, no model.
+        ("(no model) ML.NET LoadImages+Resize+Extract", "-", () => Consume(preprocessOnly.Transform(view), OnnxExporter.Input)),
+        ("(no model) SkiaSharp decode (ImageTensors)", "-", () => DecodeOnly()),
     };
 
     foreach (var m in methods) m.Run(); // warm-up: one full pass each
@@ -138,9 +142,9 @@ foreach (int threads in threadCounts)
     loads.Add(Load1());
 
     string load = $"{loads.Min():F2}-{loads.Max():F2}";
-    Console.WriteLine($"{"method",-40} {"ORT threads",-20} {"images/s",9}  {"x raw+decode",12}  {"x ApplyOnnxModel",16}  load (1 min)");
+    Console.WriteLine($"{"method",-46} {"ORT threads",-20} {"images/s",9}  {"x raw+decode",12}  {"x ApplyOnnxModel",16}  load (1 min)");
     for (int m = 0; m < methods.Length; m++)
-        Console.WriteLine($"{methods[m].Name,-40} {methods[m].Threads,-20} {bestIps[m],9:F1}  {bestIps[m] / bestIps[4],12:F2}  {bestIps[m] / bestIps[3],16:F2}  {load}");
+        Console.WriteLine($"{methods[m].Name,-46} {methods[m].Threads,-20} {bestIps[m],9:F1}  {bestIps[m] / bestIps[4],12:F2}  {bestIps[m] / bestIps[3],16:F2}  {load}");
     summary.Add($"threads {threads}: fitted = {bestIps[0] / bestIps[4]:F2}x raw+decode, {bestIps[0] / bestIps[5]:F2}x raw pre-decoded, {bestIps[0] / bestIps[3]:F2}x ApplyOnnxModel; " +
                 $"Save+Load = {bestIps[2] / bestIps[4]:F2}x raw+decode, {bestIps[2] / bestIps[3]:F2}x ApplyOnnxModel");
 
@@ -189,7 +193,18 @@ fresh.Dispose();
 Directory.Delete(work, recursive: true);
 
 // ML.NET's own route: LoadImages -> ResizeImages -> ExtractPixels -> ApplyOnnxModel, with the transformer's preprocessing.
-IEstimator<ITransformer> ApplyOnnxModelPipeline(int threads)
+IEstimator<ITransformer> ApplyOnnxModelPipeline(int threads) =>
+    Preprocessing().Append(ml.Transforms.ApplyOnnxModel(new OnnxOptions
+    {
+        ModelFile = onnxPath,
+        InputColumns = [OnnxExporter.Input],
+        OutputColumns = [OnnxExporter.ProbabilitiesOutput],
+        ShapeDictionary = new Dictionary<string, int[]> { [OnnxExporter.Input] = [1, info.Channels, info.Height, info.Width] },
+        IntraOpNumThreads = threads,
+        InterOpNumThreads = 1,
+    }));
+
+IEstimator<ITransformer> Preprocessing()
 {
     IEstimator<ITransformer> chain = ml.Transforms.LoadImages("img", null, "ImagePath")
         .Append(ml.Transforms.ResizeImages("img", info.Width, info.Height, "img", ImageResizingEstimator.ResizingKind.IsoCrop, ImageResizingEstimator.Anchor.Center));
@@ -197,16 +212,14 @@ IEstimator<ITransformer> ApplyOnnxModelPipeline(int threads)
     return chain
         .Append(ml.Transforms.ExtractPixels(OnnxExporter.Input, "img",
             info.Channels == 1 ? ImagePixelExtractingEstimator.ColorBits.Red : ImagePixelExtractingEstimator.ColorBits.Rgb,
-            ImagePixelExtractingEstimator.ColorsOrder.ARGB, interleavePixelColors: false, scaleImage: info.PixelScale, offsetImage: 0f, outputAsFloatArray: true))
-        .Append(ml.Transforms.ApplyOnnxModel(new OnnxOptions
-        {
-            ModelFile = onnxPath,
-            InputColumns = [OnnxExporter.Input],
-            OutputColumns = [OnnxExporter.ProbabilitiesOutput],
-            ShapeDictionary = new Dictionary<string, int[]> { [OnnxExporter.Input] = [1, info.Channels, info.Height, info.Width] },
-            IntraOpNumThreads = threads,
-            InterOpNumThreads = 1,
-        }));
+            ImagePixelExtractingEstimator.ColorsOrder.ARGB, interleavePixelColors: false, scaleImage: info.PixelScale, offsetImage: 0f, outputAsFloatArray: true));
+}
+
+int DecodeOnly()
+{
+    for (int i = 0; i < rows; i++)
+        sink += ImageTensors.Load(paths[i % paths.Length], info.Channels, info.Height, info.Width, range)[0];
+    return rows;
 }
 
 // Raw ONNX Runtime on float batches decoded before timing (no copy: the tensor wraps the buffer).
