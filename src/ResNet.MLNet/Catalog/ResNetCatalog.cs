@@ -69,11 +69,12 @@ public static class ResNetCatalog
     /// <param name="imageColumnName">Image column: an image, encoded bytes or a path.</param>
     /// <param name="imageFolder">Folder that relative paths are resolved against, for a path column.</param>
     /// <param name="batchSize">Images per ONNX Runtime call.</param>
+    /// <param name="threads">ONNX Runtime intra-op threads; 0 leaves ONNX Runtime's default.</param>
     public static ApplyResNetEstimator ApplyResNet(this TransformsCatalog catalog, string modelPath, string imageColumnName = "Image",
-        string? imageFolder = null, int batchSize = 32)
+        string? imageFolder = null, int batchSize = 32, int threads = 0)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return new ApplyResNetEstimator(EnvironmentOf(catalog), modelPath, imageColumnName, imageFolder, "Score", "PredictedLabel", batchSize);
+        return new ApplyResNetEstimator(EnvironmentOf(catalog), modelPath, imageColumnName, imageFolder, "Score", "PredictedLabel", batchSize, threads);
     }
 
     /// <summary>

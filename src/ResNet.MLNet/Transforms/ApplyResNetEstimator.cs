@@ -15,12 +15,13 @@ public sealed class ApplyResNetEstimator : IEstimator<ResNetScoringTransformer>
     private readonly string _source;
     private readonly string _imageColumn, _scoreColumn, _predictedLabelColumn;
     private readonly string? _imageFolder;
-    private readonly int _batchSize;
+    private readonly int _batchSize, _threads;
     private readonly IReadOnlyList<string> _classNames;
 
-    internal ApplyResNetEstimator(IHostEnvironment env, string modelPath, string imageColumn, string? imageFolder, string scoreColumn, string predictedLabelColumn, int batchSize)
+    internal ApplyResNetEstimator(IHostEnvironment env, string modelPath, string imageColumn, string? imageFolder, string scoreColumn, string predictedLabelColumn, int batchSize, int threads)
     {
         env.RegisterResNet();
+        _threads = threads;
         _ml = new MLContext().RegisterResNet();
         if (!File.Exists(modelPath))
             throw new FileNotFoundException($"ONNX model '{modelPath}' does not exist. Export one with `resnet export` or train one with ResNetClassifier.", modelPath);
@@ -45,7 +46,7 @@ public sealed class ApplyResNetEstimator : IEstimator<ResNetScoringTransformer>
 
     /// <inheritdoc />
     public ResNetScoringTransformer Fit(IDataView input) =>
-        CreateTransformer(_ml, _onnx, _source, input, _imageColumn, _imageFolder, _scoreColumn, _predictedLabelColumn, _batchSize, null);
+        CreateTransformer(_ml, _onnx, _source, input, _imageColumn, _imageFolder, _scoreColumn, _predictedLabelColumn, _batchSize, null, _threads);
 
     /// <summary>The ML.NET layer's view of a model opened by the scorer.</summary>
     internal static ResNetModelInfo ModelInfoOf(OnnxScorer scorer)
@@ -59,9 +60,9 @@ public sealed class ApplyResNetEstimator : IEstimator<ResNetScoringTransformer>
 
     /// <summary>Opens <paramref name="onnx"/> with a batched ONNX Runtime scorer and wraps it as an ML.NET transformer.</summary>
     internal static ResNetScoringTransformer CreateTransformer(MLContext ml, byte[] onnx, string source, IDataView input, string imageColumn, string? imageFolder,
-        string scoreColumn, string predictedLabelColumn, int batchSize, IReadOnlyList<string>? classNames)
+        string scoreColumn, string predictedLabelColumn, int batchSize, IReadOnlyList<string>? classNames, int threads = 0)
     {
-        var scorer = new OnnxScorer(onnx, new OnnxScorerOptions { MaxBatchSize = Math.Max(1, batchSize), ClassNames = classNames }, source);
+        var scorer = new OnnxScorer(onnx, new OnnxScorerOptions { MaxBatchSize = Math.Max(1, batchSize), ClassNames = classNames, IntraOpThreads = threads }, source);
         try
         {
             var modelInfo = ModelInfoOf(scorer);

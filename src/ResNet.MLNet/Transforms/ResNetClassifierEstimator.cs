@@ -118,6 +118,9 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
 
         /// <summary>Images per ONNX Runtime call when scoring. Default 32.</summary>
         public int ScoringBatchSize { get; set; } = 32;
+
+        /// <summary>ONNX Runtime intra-op threads when scoring; 0 leaves ONNX Runtime's default.</summary>
+        public int ScoringThreads { get; set; }
     }
 
     private readonly IHostEnvironment _env;
@@ -245,7 +248,7 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
             Normalization = OnnxNormalization.FromTraining(normalization),
         });
         return ApplyResNetEstimator.CreateTransformer(_ml, onnx, "trained model", input, o.ImageColumnName, o.ImageFolder,
-            o.ScoreColumnName, o.PredictedLabelColumnName, o.ScoringBatchSize, classes);
+            o.ScoreColumnName, o.PredictedLabelColumnName, o.ScoringBatchSize, classes, o.ScoringThreads);
     }
 
     private static TrainingProgress Message(string m) =>

@@ -87,24 +87,18 @@ internal sealed class ScoredDataView : IDataView
     {
         private readonly ScoredDataView _parent;
         private readonly DataViewRowCursor _main;
-        private readonly DataViewRowCursor? _ahead;
-        private readonly ValueGetter<VBuffer<float>>? _pixels;
         private readonly HashSet<int> _active;
-        private readonly float[] _batchPixels;
+        private readonly BatchProducer? _producer;
         private float[] _probabilities = [];
         private int _batchCount;
         private int _inBatch = -1;
-        private VBuffer<float> _row;
 
         public Cursor(ScoredDataView parent, DataViewRowCursor main, DataViewRowCursor? ahead, HashSet<int> active)
         {
             _parent = parent;
             _main = main;
-            _ahead = ahead;
             _active = active;
-            _pixels = ahead?.GetGetter<VBuffer<float>>(parent._source.Schema[parent._pixelColumn]);
-            int pixelCount = ((VectorDataViewType)parent._source.Schema[parent._pixelColumn].Type).Size;
-            _batchPixels = ahead is null ? [] : new float[pixelCount * parent._batchSize];
+            _producer = ahead is null ? null : new BatchProducer(parent, ahead);
         }
 
         public override DataViewSchema Schema => _parent.Schema;
@@ -114,28 +108,15 @@ internal sealed class ScoredDataView : IDataView
         public override bool MoveNext()
         {
             if (!_main.MoveNext()) return false;
-            if (_ahead is null) return true;
-            if (++_inBatch >= _batchCount) FillBatch();
+            if (_producer is null) return true;
+            if (++_inBatch >= _batchCount)
+            {
+                (_probabilities, _batchCount) = _producer.Next();
+                _inBatch = 0;
+            }
             if (_inBatch >= _batchCount)
                 throw new InvalidOperationException("The scoring cursor fell out of step with its source; the upstream view is not deterministic.");
             return true;
-        }
-
-        private void FillBatch()
-        {
-            int pixelCount = _batchPixels.Length / _parent._batchSize;
-            int n = 0;
-            while (n < _parent._batchSize && _ahead!.MoveNext())
-            {
-                _pixels!(ref _row);
-                if (_row.Length != pixelCount)
-                    throw new InvalidOperationException($"Expected {pixelCount} pixel values per image, got {_row.Length}.");
-                _row.GetValues().CopyTo(_batchPixels.AsSpan(n * pixelCount, pixelCount));
-                n++;
-            }
-            _probabilities = n == 0 ? [] : _parent._scorer(_batchPixels.AsMemory(0, n * pixelCount), n);
-            _batchCount = n;
-            _inBatch = 0;
         }
 
         public override bool IsColumnActive(DataViewSchema.Column column) =>
@@ -174,10 +155,81 @@ internal sealed class ScoredDataView : IDataView
         {
             if (disposing)
             {
+                _producer?.Dispose();
                 _main.Dispose();
-                _ahead?.Dispose();
             }
             base.Dispose(disposing);
+        }
+    }
+
+    /// <summary>
+    /// Reads and scores the next batch on a worker thread while the consumer walks the current one, so decoding,
+    /// ONNX Runtime and the downstream pipeline overlap. At most two batches are held: memory stays bounded.
+    /// </summary>
+    private sealed class BatchProducer : IDisposable
+    {
+        private readonly System.Collections.Concurrent.BlockingCollection<(float[] Scores, int Count, Exception? Error)> _queue = new(boundedCapacity: 1);
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _worker;
+
+        public BatchProducer(ScoredDataView parent, DataViewRowCursor ahead)
+        {
+            _worker = Task.Run(() => Produce(parent, ahead));
+        }
+
+        private void Produce(ScoredDataView parent, DataViewRowCursor ahead)
+        {
+            try
+            {
+                var getPixels = ahead.GetGetter<VBuffer<float>>(parent._source.Schema[parent._pixelColumn]);
+                int pixelCount = ((VectorDataViewType)parent._source.Schema[parent._pixelColumn].Type).Size;
+                var pixels = new float[pixelCount * parent._batchSize];
+                VBuffer<float> row = default;
+                while (!_stop.IsCancellationRequested)
+                {
+                    int n = 0;
+                    while (n < parent._batchSize && ahead.MoveNext())
+                    {
+                        getPixels(ref row);
+                        if (row.Length != pixelCount)
+                            throw new InvalidOperationException($"Expected {pixelCount} pixel values per image, got {row.Length}.");
+                        row.GetValues().CopyTo(pixels.AsSpan(n * pixelCount, pixelCount));
+                        n++;
+                    }
+                    if (n == 0) break;
+                    _queue.Add((parent._scorer(pixels.AsMemory(0, n * pixelCount), n), n, null), _stop.Token);
+                }
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+            }
+            catch (Exception ex)
+            {
+                try { _queue.Add(([], 0, ex), _stop.Token); } catch (OperationCanceledException) { } // the consumer has gone
+            }
+            finally
+            {
+                ahead.Dispose();
+                _queue.CompleteAdding();
+            }
+        }
+
+        /// <summary>The next scored batch; an empty one at the end of the data.</summary>
+        public (float[] Scores, int Count) Next()
+        {
+            if (!_queue.TryTake(out var batch, Timeout.Infinite)) return ([], 0);
+            if (batch.Error is not null)
+                throw new InvalidOperationException($"Scoring a batch failed: {batch.Error.Message}", batch.Error);
+            return (batch.Scores, batch.Count);
+        }
+
+        public void Dispose()
+        {
+            _stop.Cancel();
+            while (_queue.TryTake(out _)) { } // unblock a worker waiting to add
+            try { _worker.Wait(); } catch (AggregateException) { }
+            _queue.Dispose();
+            _stop.Dispose();
         }
     }
 }
