@@ -14,14 +14,16 @@ def main():
     arch, out_dir, seed, size, batch = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
     torch.manual_seed(seed)
     model = getattr(torchvision.models, arch)(weights=None)
-    # Non-trivial BN statistics and affine parameters, so eval mode tests more than the identity.
+    # Non-trivial BN statistics and affine parameters, so eval mode tests more than the identity. Scales stay
+    # below 1 so activations do not grow through 16 bottlenecks: the 1e-4 bound then tests float32 agreement,
+    # not the size of the logits (with scales up to 1.5, ResNet-50's logits reach ~75 and rounding alone nears 1e-4).
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.4, 0.9)
                 m.bias.normal_(0.0, 0.1)
                 m.running_mean.normal_(0.0, 0.1)
-                m.running_var.uniform_(0.5, 2.0)
+                m.running_var.uniform_(0.8, 1.5)
     model.eval()
     torch.save(model.state_dict(), f"{out_dir}/weights.pth")
 
