@@ -16,6 +16,7 @@ public static class Program
         root.Subcommands.Add(TrainCommand.Create(output));
         root.Subcommands.Add(EvaluateCommand.Create(output));
         root.Subcommands.Add(DemoCommand.Create(output));
+        root.Subcommands.Add(ExperimentCommand.Create(output));
         return root;
     }
 

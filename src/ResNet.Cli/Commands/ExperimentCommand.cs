@@ -1,0 +1,102 @@
+using System.CommandLine;
+using System.Globalization;
+using ResNet.Cli.Reporting;
+using ResNet.Trainer.Data;
+using ResNet.Trainer.Models;
+using ResNet.Trainer.Training;
+
+namespace ResNet.Cli.Commands;
+
+/// <summary><c>resnet experiment degradation</c>: the paper's plain-versus-residual comparison (Fig. 1, Fig. 6); writes the curves as CSV and SVG.</summary>
+internal static class ExperimentCommand
+{
+    /// <summary>Where Debian's <c>dataset-fashion-mnist</c> package puts the IDX files.</summary>
+    internal const string FashionMnist = "/usr/share/datasets/fashion-mnist";
+
+    public static Command Create(TextWriter output)
+    {
+        var experiment = new Command("experiment", "Reproduce an experiment of the paper.");
+        experiment.Subcommands.Add(Degradation(output));
+        return experiment;
+    }
+
+    private static Command Degradation(TextWriter output)
+    {
+        var data = new Option<string>("--data") { Description = "Training data: a folder of IDX files, CIFAR .bin batches or an image folder.", DefaultValueFactory = _ => FashionMnist };
+        var depths = new Option<string>("--depths") { Description = "Comma-separated depths 6n+2; each is trained plain and residual (the paper's Fig. 6: 20,32,44,56).", DefaultValueFactory = _ => "20,56" };
+        var epochs = new Option<int>("--epochs") { Description = "Epochs per net (learning rate /10 at 50% and 75%).", DefaultValueFactory = _ => 10 };
+        var subset = new Option<int>("--subset") { Description = "Training images, the same number from each class; 0 uses the whole training set.", DefaultValueFactory = _ => 5000 };
+        var batch = new Option<int>("--batch-size") { Description = "Images per mini-batch (paper: 128).", DefaultValueFactory = _ => 128 };
+        var lr = new Option<double>("--lr") { Description = "Base learning rate (paper: 0.1).", DefaultValueFactory = _ => 0.1 };
+        var augment = new Option<string>("--augment") { Description = "none or cifar (pad 4, crop, flip: the paper's).", DefaultValueFactory = _ => "cifar" };
+        var seed = new Option<int>("--seed") { Description = "Seed of the weights, the shuffle and the augmentation (the same for every net).", DefaultValueFactory = _ => 42 };
+        var threads = new Option<int?>("--threads") { Description = "CPU threads for TorchSharp (default: all cores)." };
+        var device = new Option<string>("--device") { Description = "cpu, cuda, cuda:N or auto.", DefaultValueFactory = _ => "cpu" };
+        var outDir = new Option<string>("--output") { Description = "Folder for degradation.csv and degradation.svg.", DefaultValueFactory = _ => "resnet-degradation" };
+        var cmd = new Command("degradation",
+            "Train plain and residual nets of the same depths with the same recipe and compare their training error (the paper's Fig. 6). " +
+            "Writes degradation.csv (one row per net and epoch) and degradation.svg to --output.")
+        { data, depths, epochs, subset, batch, lr, augment, seed, threads, device, outDir };
+        cmd.SetAction((parse, ct) =>
+        {
+            var error = parse.InvocationConfiguration.Error;
+            try
+            {
+                var options = new DegradationOptions
+                {
+                    Depths = ParseDepths(parse.GetValue(depths)!),
+                    Epochs = Positive(parse.GetValue(epochs), "--epochs"),
+                    BatchSize = Positive(parse.GetValue(batch), "--batch-size"),
+                    LearningRate = parse.GetValue(lr),
+                    Augmentation = Augmentation.Parse(parse.GetValue(augment)!),
+                    Seed = parse.GetValue(seed),
+                    Threads = parse.GetValue(threads),
+                    Device = parse.GetValue(device)!,
+                };
+                var opened = DataLocator.Open(parse.GetValue(data)!, null, null, BadImagePolicy.Skip, w => error.WriteLine("warning: " + w));
+                IImageSource train = opened.Train;
+                int size = parse.GetValue(subset);
+                if (size < 0) throw new ArgumentException($"--subset {size} is negative; give a number of images, or 0 for all.");
+                if (size > 0 && size < train.Count)
+                    train = InMemoryImages.From(DatasetSplit.Balanced(train, Math.Max(1, size / train.ClassNames.Count)));
+
+                output.WriteLine($"data: {opened.Description}");
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"experiment: plain and residual nets of depths {string.Join(", ", options.Depths)}; {options.Epochs} epochs each on {train.Count} images; batch {options.BatchSize}, lr {options.LearningRate} (/10 at 50% and 75%), momentum 0.9, weight decay 1e-4"));
+                var printer = new ProgressPrinter(output, ProgressPrinter.IsTerminal(output));
+                var result = DegradationExperiment.Run(train, options, printer, ct);
+                printer.EndLine();
+
+                string dir = parse.GetValue(outDir)!;
+                Directory.CreateDirectory(dir);
+                File.WriteAllText(Path.Combine(dir, "degradation.csv"), result.ToCsv());
+                if (result.Runs.Count > 0) File.WriteAllText(Path.Combine(dir, "degradation.svg"), result.ToSvg());
+                output.WriteLine();
+                output.Write(result.Summary());
+                output.WriteLine($"files in {Path.GetFullPath(dir)}: degradation.csv (one row per net and epoch){(result.Runs.Count > 0 ? ", degradation.svg" : "")}");
+                return Task.FromResult(ct.IsCancellationRequested ? 130 : 0);
+            }
+            catch (Exception ex) when (ex is InvalidDatasetException or CorruptDataException or DirectoryNotFoundException or FileNotFoundException
+                or UnknownArchitectureException or DeviceUnavailableException or TrainingDivergedException or ArgumentException or IOException)
+            {
+                error.WriteLine("error: " + ex.Message);
+                return Task.FromResult(2);
+            }
+        });
+        return cmd;
+    }
+
+    private static int[] ParseDepths(string text)
+    {
+        var parts = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var depths = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out depths[i]))
+                throw new ArgumentException($"--depths '{text}': '{parts[i]}' is not a whole number. Give depths 6n+2 separated by commas, e.g. 20,56.");
+        if (depths.Length == 0) throw new ArgumentException("--depths is empty. Give depths 6n+2 separated by commas, e.g. 20,56.");
+        return depths;
+    }
+
+    private static int Positive(int value, string name) =>
+        value > 0 ? value : throw new ArgumentException($"{name} {value} must be at least 1.");
+}
