@@ -29,7 +29,7 @@ Bench(ResNetSpec.ResNet18(), 224, [1, 4, 8, 16]);
 
 void Bench(ResNetSpec spec, int size, int[] candidates)
 {
-    using var model = new ResNet.Trainer.Models.ResNet(spec, seed: 1);
+    using var model = new ResNet.Trainer.Models.ResNetModel(spec, seed: 1);
     model.eval();
     byte[] onnx = OnnxExporter.Export(model, new OnnxExportOptions { ImageHeight = size, IncludeFeatures = false });
     int per = 3 * size * size;

@@ -29,7 +29,7 @@ if (arg.ContainsKey("tta"))
     return;
 }
 var spec = ResNetSpec.Parse(arch) with { NumClasses = 10 };
-using var model = new ResNet.Trainer.Models.ResNet(spec, seed: 0);
+using var model = new ResNet.Trainer.Models.ResNetModel(spec, seed: 0);
 model.train();
 bool torchSgd = arg.GetValueOrDefault("optimizer", "ours") == "torchsharp";
 var optimizer = torch.optim.SGD(model.parameters(), 0.01, momentum: 0.9, weight_decay: 1e-4);
@@ -86,7 +86,7 @@ static void TimeToAccuracy(string arch, int epochs, int batch, int threads)
     var train = Idx.LoadSplit("/usr/share/datasets/fashion-mnist", train: true);
     var test = Idx.LoadSplit("/usr/share/datasets/fashion-mnist", train: false);
     var spec = ResNetSpec.Parse(arch) with { InputChannels = 1, NumClasses = 10 };
-    using var model = new ResNet.Trainer.Models.ResNet(spec, seed: 42);
+    using var model = new ResNet.Trainer.Models.ResNetModel(spec, seed: 42);
     var options = Recipes.FastCpu() with { Epochs = epochs, BatchSize = batch, Threads = threads, KeepBest = false, EvaluationBatchSize = 500 };
     var clock = Stopwatch.StartNew();
     Console.WriteLine($"time to accuracy: {arch}, fast-cpu recipe, {epochs} epochs, batch {batch}, {threads} threads, Fashion-MNIST 60k/10k");

@@ -538,7 +538,7 @@ var recipe = realCifar && !ci ? paper : paper with
 Console.WriteLine($"this run: batch {recipe.BatchSize}, lr /10 at iterations {string.Join(" and ", ((StepsAtIterations)recipe.Schedule).Milestones)}, {recipe.MaxIterations} iterations");
 '''),
     code('''
-var model = new ResNet.Trainer.Models.ResNet(spec, seed: 1);
+var model = new ResNet.Trainer.Models.ResNetModel(spec, seed: 1);
 var run = Trainer.Train(model, train, null, recipe, new EpochPrinter());
 var report = Evaluator.Evaluate(model, test, run.Card.Pipeline);
 Console.WriteLine($"{spec.Name}: {run.History.Count} epochs ({run.History[^1].Iteration} iterations) in {run.Elapsed.TotalSeconds:F0} s; " +
@@ -561,7 +561,7 @@ foreach (var (arch, paperError) in table6)
     var s = ResNetSpec.Parse(arch) with { InputChannels = 3, NumClasses = 10 };
     if (realCifar && !ci)
     {
-        using var net = new ResNet.Trainer.Models.ResNet(s, seed: 1);
+        using var net = new ResNet.Trainer.Models.ResNetModel(s, seed: 1);
         var r = Trainer.Train(net, train, null, Recipes.PaperCifar(s) with { Device = "cuda" }, new EpochPrinter());
         var e = Evaluator.Evaluate(net, test, r.Card.Pipeline);
         Console.WriteLine($"{arch}: test error {e.Top1Error:P2} (paper: {paperError:F2} %)");

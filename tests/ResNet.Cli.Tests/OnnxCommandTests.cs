@@ -35,7 +35,7 @@ public class OnnxCommandTests
     private static (string Dir, string Weights, string Names) TrainedFiles()
     {
         string dir = NewDir();
-        using var model = new Trainer.Models.ResNet(ResNetSpec.ResNet20() with { NumClasses = 3 }, seed: 1);
+        using var model = new Trainer.Models.ResNetModel(ResNetSpec.ResNet20() with { NumClasses = 3 }, seed: 1);
         string weights = Path.Combine(dir, "resnet20.dat");
         ResNetWeights.Save(model, weights);
         string names = Path.Combine(dir, "classes.txt");

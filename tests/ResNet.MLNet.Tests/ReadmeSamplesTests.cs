@@ -3,6 +3,7 @@ using Microsoft.CodeAnalysis.CSharp.Scripting;
 using Microsoft.CodeAnalysis.Scripting;
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using ResNet.Trainer.Models;
 
 namespace ResNet.MLNet.Tests;
 

@@ -49,7 +49,7 @@ internal static class ExportCommand
                 float[] m = ParseFloats(parse.GetValue(mean), "--mean", spec.InputChannels, 0f);
                 float[] s = ParseFloats(parse.GetValue(std), "--std", spec.InputChannels, 1f);
 
-                using var model = new ResNet.Trainer.Models.ResNet(spec);
+                using var model = new ResNet.Trainer.Models.ResNetModel(spec);
                 ResNetWeights.Load(model, parse.GetValue(weights)!);
                 model.eval();
                 string path = parse.GetValue(outPath)!;

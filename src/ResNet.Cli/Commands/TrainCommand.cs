@@ -88,7 +88,7 @@ internal static class TrainCommand
                 output.WriteLine(string.Create(inv, $"model: {spec.Name}, {ModelStats.Parameters(spec):N0} parameters, input {spec.InputChannels} channel(s), {spec.NumClasses} classes"));
                 output.WriteLine(string.Create(inv, $"recipe: {parse.GetValue(o.Recipe)}; batch {options.BatchSize}, lr {options.LearningRate}, {options.Schedule.GetType().Name}, momentum {options.Momentum}{(options.Nesterov ? " (Nesterov)" : "")}, weight decay {options.WeightDecay}, {(options.MaxIterations is long it ? $"{it} iterations" : $"{options.Epochs} epochs")}, device {options.Device}"));
 
-                using var model = new ResNet.Trainer.Models.ResNet(spec, seed: options.Seed);
+                using var model = new ResNet.Trainer.Models.ResNetModel(spec, seed: options.Seed);
                 var printer = new ProgressPrinter(output, ProgressPrinter.IsTerminal(output));
                 var result = ResNet.Trainer.Training.Trainer.Train(model, opened.Train, null, options, printer, ct);
                 printer.EndLine();

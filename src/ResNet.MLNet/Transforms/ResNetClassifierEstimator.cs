@@ -217,7 +217,7 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         };
 
         // Not disposed: LastTraining hands the trained network to the caller.
-        var model = pretrained?.Model ?? new Trainer.Models.ResNet(spec, seed: o.Seed);
+        var model = pretrained?.Model ?? new Trainer.Models.ResNetModel(spec, seed: o.Seed);
         if (o.PretrainedWeights is not null)
             ResNetWeights.LoadBackbone(model, o.PretrainedWeights);
         var progress = new ForwardProgress(ch, o.MetricsCallback);

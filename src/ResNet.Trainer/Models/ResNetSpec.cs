@@ -51,7 +51,7 @@ public enum PaddingStyle
 }
 
 /// <summary>
-/// Everything that defines a network of the ResNet family. One builder (<see cref="ResNet"/>) turns a spec
+/// Everything that defines a network of the ResNet family. One builder (<see cref="ResNetModel"/>) turns a spec
 /// into modules; presets such as <see cref="ResNet50"/> are one line each.
 /// </summary>
 /// <param name="Name">Display name (e.g. <c>resnet50</c>).</param>

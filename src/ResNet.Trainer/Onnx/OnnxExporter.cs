@@ -66,10 +66,10 @@ public static class OnnxExporter
     public static string ProducerVersion { get; } = typeof(OnnxExporter).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 
     /// <summary>Serializes the model to ONNX bytes.</summary>
-    public static byte[] Export(Models.ResNet model, OnnxExportOptions? options = null) => Build(model, options).ToByteArray();
+    public static byte[] Export(Models.ResNetModel model, OnnxExportOptions? options = null) => Build(model, options).ToByteArray();
 
     /// <summary>Writes the model to an ONNX file (atomically: a partial file is never left behind).</summary>
-    public static void Export(Models.ResNet model, string path, OnnxExportOptions? options = null)
+    public static void Export(Models.ResNetModel model, string path, OnnxExportOptions? options = null)
     {
         byte[] bytes = Export(model, options);
         string full = Path.GetFullPath(path);
@@ -89,7 +89,7 @@ public static class OnnxExporter
     /// <summary>Builds the ONNX model in memory.</summary>
     /// <exception cref="ClassCountMismatchException">The class names do not match the model's class count.</exception>
     /// <exception cref="ArgumentException">The image size or normalization does not fit the model.</exception>
-    public static ModelProto Build(Models.ResNet model, OnnxExportOptions? options = null)
+    public static ModelProto Build(Models.ResNetModel model, OnnxExportOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         options ??= new OnnxExportOptions();

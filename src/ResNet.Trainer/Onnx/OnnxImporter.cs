@@ -17,7 +17,7 @@ namespace ResNet.Trainer.Onnx;
 /// <param name="HasFeaturesOutput">True when the file had a features output.</param>
 /// <param name="HasPredictedIndexOutput">True when the file had a predicted-index output.</param>
 public sealed record ImportedModel(
-    Models.ResNet Model,
+    Models.ResNetModel Model,
     InputNormalization Normalization,
     IReadOnlyList<string> ClassNames,
     int ImageHeight,
@@ -153,7 +153,7 @@ public static class OnnxImporter
         }
         if (nameOverride is not null) spec = spec with { Name = nameOverride };
 
-        var model = new Models.ResNet(spec);
+        var model = new Models.ResNetModel(spec);
         using (no_grad())
         {
             foreach (var (key, target) in model.state_dict())

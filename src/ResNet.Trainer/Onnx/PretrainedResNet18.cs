@@ -6,7 +6,7 @@ namespace ResNet.Trainer.Onnx;
 /// <summary>A pretrained network ready for transfer learning: RGB input on the trainer's 0..1 scale.</summary>
 /// <param name="Model">The network, with a freshly initialised classifier for the requested classes.</param>
 /// <param name="Normalization">The fixed preprocessing its weights expect, in the trainer's terms (0..1 pixels).</param>
-public sealed record PretrainedNetwork(Models.ResNet Model, Normalization Normalization);
+public sealed record PretrainedNetwork(Models.ResNetModel Model, Normalization Normalization);
 
 /// <summary>
 /// The ImageNet-trained ResNet18 trunk of NuGet <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c>, turned into a member

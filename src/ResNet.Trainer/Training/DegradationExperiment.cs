@@ -181,7 +181,7 @@ public static class DegradationExperiment
             long parameters = ModelStats.Parameters(spec);
             progress?.Report(new TrainingProgress(ProgressKind.Message, 0, 0, 0, 0, 0, 0, null, null, 0, 0, TimeSpan.Zero,
                 string.Create(CultureInfo.InvariantCulture, $"{spec.Name}: {parameters:N0} parameters, {o.Epochs} epochs on {train.Count} images")));
-            using var model = new Models.ResNet(spec, seed: o.Seed);
+            using var model = new Models.ResNetModel(spec, seed: o.Seed);
             var result = Trainer.Train(model, train, null, recipe, progress, cancellationToken);
             runs.Add(new DegradationRun(spec.Name, spec.Depth, spec.Residual, parameters, result.History, result.Elapsed));
         }

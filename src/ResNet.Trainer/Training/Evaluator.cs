@@ -73,7 +73,7 @@ public sealed record EvaluationReport(int Count, double Loss, double Top1Error, 
 public static class Evaluator
 {
     /// <summary>Evaluates <paramref name="model"/> (put in eval mode) on <paramref name="data"/> prepared by <paramref name="pipeline"/>'s evaluation transform.</summary>
-    public static EvaluationReport Evaluate(Models.ResNet model, IImageSource data, ImagePipeline pipeline, EvaluationOptions? options = null, CancellationToken cancellationToken = default)
+    public static EvaluationReport Evaluate(Models.ResNetModel model, IImageSource data, ImagePipeline pipeline, EvaluationOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
@@ -122,7 +122,7 @@ public static class Evaluator
         return tally.Report(data.ClassNames);
     }
 
-    private static Tensor TenCrop(Models.ResNet model, RawImage image, ImagePipeline p, Device device)
+    private static Tensor TenCrop(Models.ResNetModel model, RawImage image, ImagePipeline p, Device device)
     {
         var (src, h, w) = ImageOps.ToFloatChw(image, p.Channels);
         var (sh, sw) = ImagePipeline.ShorterSideTo(h, w, (int)Math.Round(Math.Max(p.Height, p.Width) * 256.0 / 224.0));
@@ -140,7 +140,7 @@ public static class Evaluator
         return nn.functional.softmax(model.forward(x), 1).mean([0L]);
     }
 
-    private static Tensor MultiScale(Models.ResNet model, RawImage image, ImagePipeline p, int[] scales, Device device)
+    private static Tensor MultiScale(Models.ResNetModel model, RawImage image, ImagePipeline p, int[] scales, Device device)
     {
         var (src, h, w) = ImageOps.ToFloatChw(image, p.Channels);
         Tensor? sum = null;

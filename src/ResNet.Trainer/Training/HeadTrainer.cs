@@ -38,7 +38,7 @@ public static class HeadTrainer
 {
     /// <summary>Trains <paramref name="model"/>'s classifier on cached trunk features; the trunk is not changed.</summary>
     /// <returns>The per-epoch statistics (train loss and error on the cached features).</returns>
-    public static IReadOnlyList<EpochStats> Train(Models.ResNet model, IImageSource train, ImagePipeline pipeline, HeadTrainingOptions? options = null,
+    public static IReadOnlyList<EpochStats> Train(Models.ResNetModel model, IImageSource train, ImagePipeline pipeline, HeadTrainingOptions? options = null,
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -92,7 +92,7 @@ public static class HeadTrainer
     }
 
     /// <summary>The pooled trunk features of every image, [N, FeatureCount], computed in eval mode.</summary>
-    public static Tensor CacheFeatures(Models.ResNet model, IImageSource images, ImagePipeline pipeline, int batchSize, CancellationToken cancellationToken = default)
+    public static Tensor CacheFeatures(Models.ResNetModel model, IImageSource images, ImagePipeline pipeline, int batchSize, CancellationToken cancellationToken = default)
     {
         model.eval();
         int n = images.Count, len = pipeline.SampleLength;

@@ -37,7 +37,7 @@ public sealed record ModelCard(ResNetSpec Spec, IReadOnlyList<string> ClassNames
     public static string PathFor(string weightsPath) => Path.ChangeExtension(weightsPath, ".json");
 
     /// <summary>Saves weights (format by extension, atomic) and the card beside them.</summary>
-    public void Save(Models.ResNet model, string weightsPath)
+    public void Save(Models.ResNetModel model, string weightsPath)
     {
         ResNetWeights.Save(model, weightsPath);
         string card = PathFor(weightsPath);
@@ -47,7 +47,7 @@ public sealed record ModelCard(ResNetSpec Spec, IReadOnlyList<string> ClassNames
 
     /// <summary>Loads a model saved with <see cref="Save"/>.</summary>
     /// <exception cref="FileNotFoundException">The weights or the card is missing.</exception>
-    public static (Models.ResNet Model, ModelCard Card) Load(string weightsPath)
+    public static (Models.ResNetModel Model, ModelCard Card) Load(string weightsPath)
     {
         string cardPath = PathFor(weightsPath);
         if (!File.Exists(weightsPath))
@@ -57,7 +57,7 @@ public sealed record ModelCard(ResNetSpec Spec, IReadOnlyList<string> ClassNames
         ModelCard card;
         try { card = FromJson(File.ReadAllText(cardPath)); }
         catch (JsonException ex) { throw new InvalidDataException($"Model card '{cardPath}' is not valid JSON: {ex.Message}", ex); }
-        var model = new Models.ResNet(card.Spec);
+        var model = new Models.ResNetModel(card.Spec);
         try
         {
             ResNetWeights.Load(model, weightsPath);

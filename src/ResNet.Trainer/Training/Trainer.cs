@@ -28,7 +28,7 @@ public static class Trainer
     /// <exception cref="TrainingDivergedException">The loss became NaN or infinite.</exception>
     /// <exception cref="CheckpointMismatchException">Resuming from a checkpoint of another architecture or class list.</exception>
     /// <exception cref="DeviceUnavailableException">CUDA was requested and is not available.</exception>
-    public static TrainingResult Train(Models.ResNet model, IImageSource train, IImageSource? validation = null, TrainingOptions? options = null,
+    public static TrainingResult Train(Models.ResNetModel model, IImageSource train, IImageSource? validation = null, TrainingOptions? options = null,
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -255,7 +255,7 @@ public static class Trainer
         return $"{spec.Depth} layers, {spec.InputChannels} input channel(s), {spec.NumClasses} classes";
     }
 
-    private static void RestoreCheckpoint(string path, Models.ResNet model, Sgd sgd, Device device)
+    private static void RestoreCheckpoint(string path, Models.ResNetModel model, Sgd sgd, Device device)
     {
         var (_, weights, momentum) = Checkpoint.Read(path);
         try

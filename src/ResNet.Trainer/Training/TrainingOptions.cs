@@ -155,4 +155,4 @@ public enum StopReason
 /// <param name="Stop">Why training ended.</param>
 /// <param name="CheckpointPath">The last checkpoint written, or null.</param>
 /// <param name="Elapsed">Wall time of this call.</param>
-public sealed record TrainingResult(Models.ResNet Model, ModelCard Card, IReadOnlyList<EpochStats> History, int BestEpoch, StopReason Stop, string? CheckpointPath, TimeSpan Elapsed);
+public sealed record TrainingResult(Models.ResNetModel Model, ModelCard Card, IReadOnlyList<EpochStats> History, int BestEpoch, StopReason Stop, string? CheckpointPath, TimeSpan Elapsed);

@@ -33,7 +33,7 @@ public class ArchitectureTests
     [InlineData("plain34")]
     public void BuiltModule_HasTheComputedParameterCount(string name)
     {
-        using var model = new Trainer.Models.ResNet(ResNetSpec.Parse(name));
+        using var model = new Trainer.Models.ResNetModel(ResNetSpec.Parse(name));
         long built = model.parameters().Sum(p => p.numel());
         Assert.Equal(ModelStats.Parameters(model.Spec), built);
     }
@@ -47,7 +47,7 @@ public class ArchitectureTests
     public void PlainCifarNet_HasTheSameCountAsResNet_OptionAAddsNoParameters(int depth)
     {
         Assert.Equal(ModelStats.Parameters(ResNetSpec.Parse($"resnet{depth}")), ModelStats.Parameters(ResNetSpec.Parse($"plain-{depth}")));
-        using var plain = new Trainer.Models.ResNet(ResNetSpec.Parse($"plain-{depth}"));
+        using var plain = new Trainer.Models.ResNetModel(ResNetSpec.Parse($"plain-{depth}"));
         Assert.Equal(ModelStats.Parameters(ResNetSpec.Parse($"resnet{depth}")), plain.parameters().Sum(p => p.numel()));
     }
 
@@ -104,7 +104,7 @@ public class ArchitectureTests
     public void Forward_GivesOneLogitPerClass(string name, int channels, int size, int batch)
     {
         var spec = ResNetSpec.Parse(name) with { InputChannels = channels, NumClasses = 7 };
-        using var model = new Trainer.Models.ResNet(spec);
+        using var model = new Trainer.Models.ResNetModel(spec);
         model.eval();
         using var x = randn(batch, channels, size, size);
         using var y = model.forward(x);
@@ -117,7 +117,7 @@ public class ArchitectureTests
     [Fact]
     public void Forward_WithWrongChannelCount_NamesTheShapeAndTheFix()
     {
-        using var model = new Trainer.Models.ResNet(ResNetSpec.ResNet20());
+        using var model = new Trainer.Models.ResNetModel(ResNetSpec.ResNet20());
         using var x = randn(2, 1, 32, 32);
         var ex = Assert.Throws<ArgumentException>(() => model.forward(x));
         Assert.Contains("[N, 3, H, W]", ex.Message);
@@ -127,7 +127,7 @@ public class ArchitectureTests
     [Fact]
     public void StateDictKeys_FollowTorchvision()
     {
-        using var model = new Trainer.Models.ResNet(ResNetSpec.ResNet50());
+        using var model = new Trainer.Models.ResNetModel(ResNetSpec.ResNet50());
         var keys = model.state_dict().Keys.ToHashSet();
         Assert.Contains("conv1.weight", keys);
         Assert.Contains("bn1.running_mean", keys);
@@ -152,7 +152,7 @@ public class ArchitectureTests
     public void ZeroInitResidual_StartsEveryBlockAsItsShortcut()
     {
         var spec = ResNetSpec.ResNet20() with { ZeroInitResidual = true };
-        using var model = new Trainer.Models.ResNet(spec, seed: 1);
+        using var model = new Trainer.Models.ResNetModel(spec, seed: 1);
         foreach (var (name, p) in model.named_parameters().Where(kv => kv.name.EndsWith("bn2.weight") && kv.name.StartsWith("layer")))
             Assert.Equal(0f, p.abs().sum().item<float>());
     }
@@ -160,7 +160,7 @@ public class ArchitectureTests
     [Fact]
     public void HeInit_HasFanOutVariance()
     {
-        using var model = new Trainer.Models.ResNet(ResNetSpec.ResNet56(), seed: 3);
+        using var model = new Trainer.Models.ResNetModel(ResNetSpec.ResNet56(), seed: 3);
         // layer3 convs: 64 filters of 3x3 -> fan_out = 576, std = sqrt(2/576) = 0.0589
         var w = model.state_dict()["layer3.5.conv2.weight"];
         double std = w.std().item<float>();
@@ -170,8 +170,8 @@ public class ArchitectureTests
     [Fact]
     public void SameSeed_GivesSameWeights()
     {
-        using var a = new Trainer.Models.ResNet(ResNetSpec.ResNet20(), seed: 42);
-        using var b = new Trainer.Models.ResNet(ResNetSpec.ResNet20(), seed: 42);
+        using var a = new Trainer.Models.ResNetModel(ResNetSpec.ResNet20(), seed: 42);
+        using var b = new Trainer.Models.ResNetModel(ResNetSpec.ResNet20(), seed: 42);
         Assert.True(a.state_dict()["layer2.0.conv1.weight"].equal(b.state_dict()["layer2.0.conv1.weight"]).all().item<bool>());
     }
 }

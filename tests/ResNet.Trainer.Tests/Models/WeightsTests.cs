@@ -16,8 +16,8 @@ public sealed class WeightsTests : IDisposable
     public void SaveThenLoad_GivesTheSameOutputs(string file)
     {
         var spec = ResNetSpec.ResNet20();
-        using var a = new Trainer.Models.ResNet(spec, seed: 1);
-        using var b = new Trainer.Models.ResNet(spec, seed: 2);
+        using var a = new Trainer.Models.ResNetModel(spec, seed: 1);
+        using var b = new Trainer.Models.ResNetModel(spec, seed: 2);
         a.eval(); b.eval();
         using var x = randn(2, 3, 32, 32);
         using var _ = no_grad();
@@ -33,11 +33,11 @@ public sealed class WeightsTests : IDisposable
     [Fact]
     public void Load_FromAnotherArchitecture_ListsTheFirstMismatches_AndLeavesTheModelUnchanged()
     {
-        using var r32 = new Trainer.Models.ResNet(ResNetSpec.Parse("resnet32"), seed: 1);
+        using var r32 = new Trainer.Models.ResNetModel(ResNetSpec.Parse("resnet32"), seed: 1);
         string path = Path.Combine(_dir, "r32.pth");
         ResNetWeights.Save(r32, path);
 
-        using var r20 = new Trainer.Models.ResNet(ResNetSpec.ResNet20() with { NumClasses = 7 }, seed: 2);
+        using var r20 = new Trainer.Models.ResNetModel(ResNetSpec.ResNet20() with { NumClasses = 7 }, seed: 2);
         var before = r20.state_dict()["conv1.weight"].clone();
         var ex = Assert.Throws<WeightsMismatchException>(() => ResNetWeights.Load(r20, path));
         Assert.Contains("'fc.weight': file has shape [10, 64], model expects [7, 64]", ex.Message);
@@ -51,10 +51,10 @@ public sealed class WeightsTests : IDisposable
     [Fact]
     public void Load_NonStrict_TakesTheMatchingKeysOnly()
     {
-        using var source = new Trainer.Models.ResNet(ResNetSpec.ResNet20(), seed: 1);
+        using var source = new Trainer.Models.ResNetModel(ResNetSpec.ResNet20(), seed: 1);
         string path = Path.Combine(_dir, "src.safetensors");
         ResNetWeights.Save(source, path);
-        using var target = new Trainer.Models.ResNet(ResNetSpec.ResNet20(), seed: 5);
+        using var target = new Trainer.Models.ResNetModel(ResNetSpec.ResNet20(), seed: 5);
         ResNetWeights.Load(target, path, strict: false);
         Assert.True(source.state_dict()["layer3.2.conv2.weight"].equal(target.state_dict()["layer3.2.conv2.weight"]).all().item<bool>());
     }
@@ -62,7 +62,7 @@ public sealed class WeightsTests : IDisposable
     [Fact]
     public void Load_MissingFile_SaysSo()
     {
-        using var model = new Trainer.Models.ResNet(ResNetSpec.ResNet20());
+        using var model = new Trainer.Models.ResNetModel(ResNetSpec.ResNet20());
         var ex = Assert.Throws<FileNotFoundException>(() => ResNetWeights.Load(model, Path.Combine(_dir, "nope.pth")));
         Assert.Contains("nope.pth", ex.Message);
     }
@@ -75,7 +75,7 @@ public sealed class WeightsTests : IDisposable
     {
         string path = Path.Combine(_dir, file);
         File.WriteAllBytes(path, "this is not a weights file"u8.ToArray());
-        using var model = new Trainer.Models.ResNet(ResNetSpec.ResNet20());
+        using var model = new Trainer.Models.ResNetModel(ResNetSpec.ResNet20());
         var ex = Assert.Throws<InvalidDataException>(() => ResNetWeights.Load(model, path));
         Assert.Contains(file, ex.Message);
     }

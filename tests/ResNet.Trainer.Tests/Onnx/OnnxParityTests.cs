@@ -72,7 +72,7 @@ public class OnnxParityTests(ITestOutputHelper output)
         Assert.True(diff <= Tolerance, $"max abs diff {diff}");
     }
 
-    private static float CompareLogits(Trainer.Models.ResNet model, int batch, int size, OnnxExportOptions options,
+    private static float CompareLogits(Trainer.Models.ResNetModel model, int batch, int size, OnnxExportOptions options,
         InputNormalization? norm = null, double inputScale = 1.0)
     {
         var spec = model.Spec;

@@ -185,7 +185,7 @@ public class OnnxScorerTests
         Assert.Contains("2 class names", ex.Message);
         Assert.Contains("3 classes", ex.Message);
 
-        using var model = new Trainer.Models.ResNet(Spec("resnet20", classes: 3));
+        using var model = new Trainer.Models.ResNetModel(Spec("resnet20", classes: 3));
         Assert.Throws<ClassCountMismatchException>(() => OnnxExporter.Export(model, new OnnxExportOptions { ClassNames = ["a", "b", "c", "d"] }));
 
         var proto = ModelProto.Parser.ParseFrom(bytes);
@@ -205,7 +205,7 @@ public class OnnxScorerTests
             ("resnet50", ShortcutOption.C, false), ("plain34", null, false), ("resnet50-paper", null, true),
         })
         {
-            using var model = new Trainer.Models.ResNet(Spec(arch, shortcut));
+            using var model = new Trainer.Models.ResNetModel(Spec(arch, shortcut));
             string path = Path.Combine(dir, $"{model.Spec.Name}{(fold ? "-folded" : "")}.onnx");
             OnnxExporter.Export(model, path, new OnnxExportOptions { FoldBatchNorm = fold, IncludePredictedIndex = arch == "resnet20", Normalization = InputNormalization.ImageNet with { Mean = [0.5f, 0.5f, 0.5f] } });
             files.Add(path);

@@ -16,9 +16,9 @@ internal static class OnnxTestModels
     /// Builds the model from a seed, draws random BN scales and shifts, then runs a few train-mode forwards so the
     /// running means and variances move away from 0 and 1; returns it in eval mode.
     /// </summary>
-    public static Trainer.Models.ResNet Trained(ResNetSpec spec, long seed, int imageSize)
+    public static Trainer.Models.ResNetModel Trained(ResNetSpec spec, long seed, int imageSize)
     {
-        var model = new Trainer.Models.ResNet(spec, seed);
+        var model = new Trainer.Models.ResNetModel(spec, seed);
         using var scope = NewDisposeScope();
         var gen = new Generator().manual_seed(seed);
         using (no_grad())

@@ -18,7 +18,7 @@ public class TorchvisionParityTests(ITestOutputHelper log)
         try
         {
             PythonPeer.Run(PythonPeer.Script("torchvision_reference.py"), arch, dir, "7", "224", "2");
-            using var model = new Trainer.Models.ResNet(ResNetSpec.Parse(arch));
+            using var model = new Trainer.Models.ResNetModel(ResNetSpec.Parse(arch));
             ResNetWeights.Load(model, Path.Combine(dir, "weights.pth"));
             var expected = ResNetWeights.ReadStateDict(Path.Combine(dir, "outputs.pth"));
             using var _ = no_grad();

@@ -16,7 +16,7 @@ public class SgdStepTests
     [Fact]
     public void OneSgdStep_OnAFixedBatch_LowersTheLoss()
     {
-        using var model = new Trainer.Models.ResNet(ResNetSpec.ResNet20() with { InputChannels = 1 }, seed: 1);
+        using var model = new Trainer.Models.ResNetModel(ResNetSpec.ResNet20() with { InputChannels = 1 }, seed: 1);
         var (x, y) = FixedBatch(16, 10, 1, 32, 2);
         using var opt = optim.SGD(model.parameters(), 0.05, momentum: 0.9, weight_decay: 1e-4);
         model.train();
@@ -39,7 +39,7 @@ public class SgdStepTests
     [InlineData("plain20")]
     public void TinyBatch_IsMemorisedTo100PercentTrainAccuracy(string arch)
     {
-        using var model = new Trainer.Models.ResNet(ResNetSpec.Parse(arch) with { InputChannels = 3, NumClasses = 4 }, seed: 3);
+        using var model = new Trainer.Models.ResNetModel(ResNetSpec.Parse(arch) with { InputChannels = 3, NumClasses = 4 }, seed: 3);
         var (x, y) = FixedBatch(8, 4, 3, 16, 4);
         using var opt = optim.SGD(model.parameters(), 0.05, momentum: 0.9);
         model.train();

@@ -1,4 +1,4 @@
-using Net = ResNet.Trainer.Models.ResNet;
+using Net = ResNet.Trainer.Models.ResNetModel;
 using TrainLoop = ResNet.Trainer.Training.Trainer;
 using ResNet.Trainer.Data;
 using ResNet.Trainer.Models;

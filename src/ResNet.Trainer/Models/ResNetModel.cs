@@ -10,7 +10,7 @@ namespace ResNet.Trainer.Models;
 /// torchvision (<c>conv1</c>, <c>bn1</c>, <c>layer1.0.conv1</c>, <c>layer1.0.downsample.0</c>, <c>fc</c>)
 /// so torchvision state_dicts load by key.
 /// </summary>
-public sealed class ResNet : Module<Tensor, Tensor>
+public sealed class ResNetModel : Module<Tensor, Tensor>
 {
     private readonly Conv2d conv1;
     private readonly BatchNorm2d bn1;
@@ -27,7 +27,7 @@ public sealed class ResNet : Module<Tensor, Tensor>
     /// <summary>Builds the network and initialises it (He normal, fan_out, for convolutions; BN weight 1, bias 0).</summary>
     /// <param name="spec">The architecture.</param>
     /// <param name="seed">When set, the initial weights are drawn from this seed (the global generator is restored afterwards).</param>
-    public ResNet(ResNetSpec spec, long? seed = null) : base(ReadyName(spec))
+    public ResNetModel(ResNetSpec spec, long? seed = null) : base(ReadyName(spec))
     {
         Spec = spec;
         Plan = ResNetPlan.Blocks(spec);
@@ -212,9 +212,9 @@ public sealed class ResidualBlock : Module<Tensor, Tensor>
     /// <inheritdoc />
     public override Tensor forward(Tensor x)
     {
-        var y = conv1.forward(_stride1 == 2 && conv3 is null ? ResNet.PadFor(_padding, x, 3, 2) : x);
+        var y = conv1.forward(_stride1 == 2 && conv3 is null ? ResNetModel.PadFor(_padding, x, 3, 2) : x);
         y = functional.relu(bn1.forward(y));
-        y = bn2.forward(conv2.forward(_stride2 == 2 && conv3 is not null ? ResNet.PadFor(_padding, y, 3, 2) : y));
+        y = bn2.forward(conv2.forward(_stride2 == 2 && conv3 is not null ? ResNetModel.PadFor(_padding, y, 3, 2) : y));
         if (conv3 is not null && bn3 is not null)
             y = bn3.forward(conv3.forward(functional.relu(y)));
         switch (Plan.Shortcut)
