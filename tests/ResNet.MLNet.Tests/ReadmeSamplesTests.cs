@@ -52,11 +52,11 @@ public sealed partial class ReadmeSamplesTests : IDisposable
         string zip = Path.Combine(_dir, "pets.zip");
         code = code.Replace("\"pets.zip\"", Quote(zip))
                    .Replace("\"pets\"", Quote(ReadmeData.Train))
-                   .Replace("Epochs = 30", "Epochs = 3")
+                   .Replace("Epochs = 30", "Epochs = 15")
                    .Replace("ImageSize = 64", "ImageSize = 28");
         var state = await CSharpScript.RunAsync(code, Options);
         var metrics = (MulticlassClassificationMetrics)state.GetVariable("metrics").Value;
-        Assert.InRange(metrics.MicroAccuracy, 0.15, 1.0); // 10 classes: chance is 0.10
+        Assert.InRange(metrics.MicroAccuracy, 0.25, 1.0); // 10 classes: chance is 0.10
         Assert.True(File.Exists(zip));
         var loaded = new MLContext().RegisterResNet().Model.Load(zip, out _);
         Assert.NotNull(loaded);
@@ -70,7 +70,8 @@ public sealed partial class ReadmeSamplesTests : IDisposable
         string pth = Path.Combine(_dir, "resnet50.pth");
         using (var source = new Trainer.Models.ResNetModel(ResNetSpec.Parse("resnet50"), seed: 3))
             ResNetWeights.Save(source, pth);
-        code = code.Replace("\"resnet50.pth\"", Quote(pth)) + "\nmodel";
+        // A script's top level cannot hold a using declaration (a program's can): the one change to the code.
+        code = code.Replace("\"resnet50.pth\"", Quote(pth)).Replace("using var model", "var model") + "\nmodel";
         var state = await CSharpScript.RunAsync(code, Options);
         using var model = (Trainer.Models.ResNetModel)state.ReturnValue;
         using var reference = new Trainer.Models.ResNetModel(ResNetSpec.Parse("resnet50"), seed: 3);
