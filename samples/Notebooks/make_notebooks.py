@@ -287,9 +287,9 @@ image subtraction) into the family and exports it as an ONNX model with a featur
 saved as a state_dict for fine-tuning.
 '''),
     code('''
-string nugetRoot = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
-    ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
-string dnnModels = Path.Combine(nugetRoot, "microsoft.ml.dnnimagefeaturizer.resnet18", "0.23.1", "tools", "DnnImageModels");
+// The package's assembly is in lib/netstandard2.0/; the models are in tools/DnnImageModels/ of the same package.
+string packageLib = Path.GetDirectoryName(typeof(Microsoft.ML.ResNet18Extension).Assembly.Location)!;
+string dnnModels = Path.GetFullPath(Path.Combine(packageLib, "..", "..", "tools", "DnnImageModels"));
 
 string work = Directory.CreateTempSubdirectory("resnet-transfer-").FullName;
 string featuresOnnx = Path.Combine(work, "resnet18-imagenet-features.onnx");
@@ -590,8 +590,10 @@ def write(name, cells):
         f.write("\n")
 
 
+NOTEBOOKS = {"Quickstart.ipynb": quickstart, "TransferLearning.ipynb": transfer, "Degradation.ipynb": degradation, "CifarRecipe.ipynb": cifar}
+
 if __name__ == "__main__":
-    write("Quickstart.ipynb", quickstart)
-    write("TransferLearning.ipynb", transfer)
-    write("Degradation.ipynb", degradation)
-    write("CifarRecipe.ipynb", cifar)
+    import sys
+    # With names, only those notebooks are rewritten (the others keep their outputs).
+    for name in sys.argv[1:] or NOTEBOOKS:
+        write(name, NOTEBOOKS[name])

@@ -54,6 +54,15 @@ else
   trap 'rm -rf "$nuget_tmp"' EXIT
 fi
 export NUGET_PACKAGES="$nuget_tmp"
+# .NET Interactive remembers the resolved paths of a package request in ~/.packagemanagement/nuget/Cache, keyed by the
+# request and not by NUGET_PACKAGES; forget the requests that include this repository's packages, so they resolve
+# afresh (the just-packed versions, into the folder above) instead of pointing at an older or deleted copy.
+resolution_cache="$HOME/.packagemanagement/nuget/Cache"
+if [ -d "$resolution_cache" ]; then
+  grep -l -i -E 'resnet\.(mlnet|trainer)' "$resolution_cache"/*.resolvedReferences.paths 2>/dev/null | while read -r entry; do
+    rm -f "$entry" "${entry%.resolvedReferences.paths}.csx"
+  done || true
+fi
 export DOTNET_ROLL_FORWARD=Major   # dotnet-repl 0.3.259 targets an older runtime than the SDK here
 export DOTNET_CLI_TELEMETRY_OPTOUT=1
 
