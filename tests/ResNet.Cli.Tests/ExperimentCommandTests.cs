@@ -1,17 +1,10 @@
+using static ResNet.Cli.Tests.Cli;
 using System.Globalization;
 
 namespace ResNet.Cli.Tests;
 
 public class ExperimentCommandTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = Program.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     [Fact]
     public void Degradation_OnAFashionMnistSubset_WritesOneCsvRowPerNetAndEpoch_WithFiniteErrors_AndThePlot()
     {

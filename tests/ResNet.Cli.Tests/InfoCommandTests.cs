@@ -1,15 +1,8 @@
+using static ResNet.Cli.Tests.Cli;
 namespace ResNet.Cli.Tests;
 
 public class InfoCommandTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = Program.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     [Fact]
     public void Info_ResNet20_PrintsParametersMacsAndOneRowPerBlock()
     {

@@ -1,3 +1,4 @@
+using static ResNet.Cli.Tests.Cli;
 using System.Text.Json;
 using ResNet.Trainer.Data;
 
@@ -5,14 +6,6 @@ namespace ResNet.Cli.Tests;
 
 public class TrainCommandTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = Program.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     private static string TempDir()
     {
         string dir = Path.Combine(Path.GetTempPath(), "resnet-cli-tests", Guid.NewGuid().ToString("N"));
