@@ -57,8 +57,7 @@ public sealed class ResNetModel : Module<Tensor, Tensor>
         fc = Linear(spec.FeatureCount, spec.NumClasses);
         register_module("fc", fc);
 
-        using (seed is null ? null : new SeedScope(seed.Value))
-            Initialize();
+        Initialize(seed);
     }
 
     // The base constructor already calls into libtorch, so the backend must be loaded before it runs.
@@ -73,16 +72,21 @@ public sealed class ResNetModel : Module<Tensor, Tensor>
         Spec.Padding == PaddingStyle.Symmetric ? kernel / 2 : 0;
 
     // Paper section 3.4: "We initialize the weights as in [13]" (He init); BN after every convolution.
-    private void Initialize()
+    // Paper section 3.4: "We initialize the weights as in [13]" (He init, fan_out); BN after every convolution.
+    // A seeded model draws from its own generator, so other threads drawing random numbers cannot change it.
+    // (TorchSharp 0.107's init.normal_/uniform_ ignore their generator argument; randn/rand honour it.)
+    private void Initialize(long? seed)
     {
         using var _ = no_grad();
-        var tvInit = Linear(fc.in_features, fc.out_features); // PyTorch's default Linear init, drawn in order
-        foreach (var (name, module) in named_modules())
+        using var generator = seed is long s ? new Generator(unchecked((ulong)s)) : null;
+        foreach (var (_, module) in named_modules())
         {
             switch (module)
             {
                 case Conv2d conv:
-                    init.kaiming_normal_(conv.weight, mode: init.FanInOut.FanOut, nonlinearity: init.NonlinearityType.ReLU);
+                    var w = conv.weight!;
+                    long fanOut = w.shape[0] * w.shape[2] * w.shape[3];
+                    using (var draw = randn(w.shape, generator: generator)) w.copy_(draw.mul_(Math.Sqrt(2.0 / fanOut)));
                     break;
                 case BatchNorm2d bn:
                     init.ones_(bn.weight);
@@ -93,10 +97,10 @@ public sealed class ResNetModel : Module<Tensor, Tensor>
         if (Spec.ZeroInitResidual)
             foreach (var block in layers.SelectMany(l => l.children()).OfType<ResidualBlock>())
                 init.zeros_(block.LastBatchNorm.weight);
-        // fc was drawn from the unseeded generator in the constructor; redraw it here so the seed decides every weight.
-        fc.weight!.copy_(tvInit.weight!);
-        fc.bias!.copy_(tvInit.bias!);
-        tvInit.Dispose();
+        // PyTorch's default Linear initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias.
+        double bound = 1.0 / Math.Sqrt(fc.in_features);
+        foreach (var p in new[] { fc.weight!, fc.bias! })
+            using (var draw = rand(p.shape, generator: generator)) p.copy_(draw.mul_(2 * bound).sub_(bound));
     }
 
     /// <summary>Logits, shape [N, NumClasses], for input [N, InputChannels, H, W].</summary>
@@ -143,13 +147,6 @@ public sealed class ResNetModel : Module<Tensor, Tensor>
 
     /// <summary>The stem's convolution and BN.</summary>
     public (Conv2d Conv, BatchNorm2d Norm, MaxPool2d? Pool) Stem => (conv1, bn1, maxpool);
-
-    private sealed class SeedScope : IDisposable
-    {
-        private readonly Tensor _state;
-        public SeedScope(long seed) { _state = random.get_rng_state(); random.manual_seed(seed); }
-        public void Dispose() { random.set_rng_state(_state); _state.Dispose(); }
-    }
 }
 
 /// <summary>One block, basic or bottleneck, with its shortcut (paper Fig. 2 and Fig. 5).</summary>
