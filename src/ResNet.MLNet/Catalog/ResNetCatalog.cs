@@ -23,13 +23,7 @@ public static class ResNetCatalog
         string labelColumnName = "Label", string imageColumnName = "Image", string architecture = "resnet20", int? epochs = null)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return ResNetClassifier(catalog, new ResNetClassifierEstimator.Options
-        {
-            LabelColumnName = labelColumnName,
-            ImageColumnName = imageColumnName,
-            Architecture = architecture,
-            Epochs = epochs,
-        });
+        return ResNetClassifier(catalog, ShortOptions(labelColumnName, imageColumnName, architecture, epochs));
     }
 
     /// <summary>Trains a deep residual network with every option spelled out; see <see cref="ResNetClassifierEstimator.Options"/>.</summary>
@@ -44,13 +38,7 @@ public static class ResNetCatalog
         string labelColumnName = "Label", string imageColumnName = "Image", string architecture = "resnet20", int? epochs = null)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return ResNet(catalog, new ResNetClassifierEstimator.Options
-        {
-            LabelColumnName = labelColumnName,
-            ImageColumnName = imageColumnName,
-            Architecture = architecture,
-            Epochs = epochs,
-        });
+        return ResNet(catalog, ShortOptions(labelColumnName, imageColumnName, architecture, epochs));
     }
 
     /// <summary>The ResNet classifier with every option; see <see cref="ResNetClassifierEstimator.Options"/>.</summary>
@@ -108,6 +96,14 @@ public static class ResNetCatalog
         }
         return new ResNetFeaturizerEstimator(EnvironmentOf(catalog), onnx, source, outputColumnName, imageColumnName, imageFolder, batchSize);
     }
+
+    private static ResNetClassifierEstimator.Options ShortOptions(string labelColumnName, string imageColumnName, string architecture, int? epochs) => new()
+    {
+        LabelColumnName = labelColumnName,
+        ImageColumnName = imageColumnName,
+        Architecture = architecture,
+        Epochs = epochs,
+    };
 
     // ML.NET's catalogs hold their environment behind an internal interface (IInternalCatalog.Environment);
     // third-party catalog extensions have no public route to it, and the estimators need it to log to mlContext.Log.
