@@ -20,6 +20,7 @@ int threads = int.Parse(arg.GetValueOrDefault("threads", "2"), CultureInfo.Invar
 int steps = int.Parse(arg.GetValueOrDefault("steps", "20"), CultureInfo.InvariantCulture);
 int warm = int.Parse(arg.GetValueOrDefault("warmup", "5"), CultureInfo.InvariantCulture);
 bool epoch = arg.ContainsKey("epoch");
+bool channelsLast = !arg.ContainsKey("nchw"); // the trainer's default layout; --nchw measures PyTorch's default one
 
 TorchNative.EnsureReady();
 torch.set_num_threads(threads);
@@ -41,7 +42,8 @@ rng.NextBytes(pixels);
 var data = new InMemoryImages(pixels, Enumerable.Range(0, batch * 4).Select(i => i % 10).ToArray(), size, size, 3, Enumerable.Range(0, 10).Select(i => $"c{i}").ToArray());
 
 // Bare step: one fixed batch already in a tensor.
-using var x = randn(batch, 3, size, size, generator: new Generator(1));
+using var xNchw = randn(batch, 3, size, size, generator: new Generator(1));
+using var x = channelsLast ? MemoryLayout.ToChannelsLast(xNchw) : xNchw.alias();
 using var y = randint(0, 10, [batch], generator: new Generator(2));
 void Step(Tensor input, Tensor target)
 {
@@ -54,9 +56,10 @@ void Step(Tensor input, Tensor target)
 for (int i = 0; i < warm; i++) Step(x, y);
 var clock = Stopwatch.StartNew();
 var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+long faults0 = MinorFaults();
 for (int i = 0; i < steps; i++) Step(x, y);
 double bare = steps * batch / clock.Elapsed.TotalSeconds;
-Report("step", bare, steps * batch / (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds);
+Report("step", bare, steps * batch / (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds, (MinorFaults() - faults0) / steps);
 
 if (epoch)
 {
@@ -64,7 +67,7 @@ if (epoch)
     var options = new TrainingOptions
     {
         Epochs = 1, MaxIterations = steps, BatchSize = batch, Augmentation = Augmentation.Cifar, Normalization = NormalizationKind.PerPixel,
-        Threads = threads, Workers = int.Parse(arg.GetValueOrDefault("workers", "1"), CultureInfo.InvariantCulture), Prefetch = 4, KeepBest = false, ProgressEvery = 1_000_000,
+        Threads = threads, ChannelsLast = channelsLast, Workers = int.Parse(arg.GetValueOrDefault("workers", "1"), CultureInfo.InvariantCulture), Prefetch = 4, KeepBest = false, ProgressEvery = 1_000_000,
     };
     var big = new InMemoryImages(Repeat(pixels, (steps + 3) / 4 + 1), Enumerable.Range(0, batch * 4 * ((steps + 3) / 4 + 1)).Select(i => i % 10).ToArray(), size, size, 3, data.ClassNames);
     var loaderOnly = new BatchLoader(big, new ImagePipeline(3, size, size, null, Augmentation.Cifar), new LoaderOptions { BatchSize = batch, Workers = options.Workers });
@@ -102,16 +105,22 @@ static void TimeToAccuracy(string arch, int epochs, int batch, int threads)
         $"final test accuracy {final.Accuracy:P2} after {result.History.Sum(h => h.Seconds):F0} s (epochs incl. the per-epoch test pass), peak RSS {Process.GetCurrentProcess().PeakWorkingSet64 / 1048576} MB"));
 }
 
+// Minor page faults of this process so far (/proc/self/stat field 10): memory the allocator handed back to the
+// kernel and touched again. Each costs a kernel entry, so faults per step are part of what a step costs.
+static long MinorFaults() =>
+    long.Parse(File.ReadAllText("/proc/self/stat").Split(')')[1].Split(' ', StringSplitOptions.RemoveEmptyEntries)[7], CultureInfo.InvariantCulture);
+
 static byte[] Repeat(byte[] b, int times) => Enumerable.Repeat(b, times).SelectMany(a => a).ToArray();
 
-void Report(string kind, double imagesPerSecond, double? imagesPerCpuSecond = null)
+void Report(string kind, double imagesPerSecond, double? imagesPerCpuSecond = null, long? faultsPerStep = null)
 {
     Console.WriteLine(JsonSerializer.Serialize(new
     {
-        impl = "ResNet.Trainer (TorchSharp 0.107)", kind, omp_wait_policy = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") ?? "PASSIVE", optimizer = torchSgd ? "torch.optim.SGD" : "ResNet.Trainer Sgd", model = arch, batch, size, threads,
+        impl = "ResNet.Trainer (TorchSharp 0.107)", kind, omp_wait_policy = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") ?? "PASSIVE", optimizer = torchSgd ? "torch.optim.SGD" : "ResNet.Trainer Sgd", channels_last = channelsLast, model = arch, batch, size, threads,
         images_per_second = Math.Round(imagesPerSecond, 1),
         images_per_cpu_second = imagesPerCpuSecond is double c ? Math.Round(c, 1) : (double?)null,
         peak_rss_mb = Math.Round(Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0, 0),
+        page_faults_per_step = faultsPerStep,
     }));
 }
 

@@ -101,19 +101,23 @@ def main():
         F.cross_entropy(model(inp), target).backward()
         opt.step()
 
-    def report(kind, ips, ipc):
+    def faults():
+        return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+    def report(kind, ips, ipc, faults_per_step=None):
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps({"impl": f"PyTorch {torch.__version__} eager", "kind": kind, "optimizer": "torch.optim.SGD", "model": a.model,
                           "batch": a.batch, "size": a.size, "threads": a.threads, "channels_last": a.channels_last,
                           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(libgomp default)"),
-                          "images_per_second": round(ips, 1), "images_per_cpu_second": round(ipc, 1), "peak_rss_mb": round(rss)}), flush=True)
+                          "images_per_second": round(ips, 1), "images_per_cpu_second": round(ipc, 1), "peak_rss_mb": round(rss),
+                          "page_faults_per_step": faults_per_step}), flush=True)
 
     for _ in range(a.warmup):
         step(x, y)
-    t, c = time.perf_counter(), time.process_time()
+    t, c, f = time.perf_counter(), time.process_time(), faults()
     for _ in range(a.steps):
         step(x, y)
-    report("step", a.steps * a.batch / (time.perf_counter() - t), a.steps * a.batch / (time.process_time() - c))
+    report("step", a.steps * a.batch / (time.perf_counter() - t), a.steps * a.batch / (time.process_time() - c), (faults() - f) // a.steps)
 
     if a.epoch:
         g = torch.Generator().manual_seed(0)

@@ -113,7 +113,7 @@ public sealed class ResNetModel : Module<Tensor, Tensor>
         using var scope = NewDisposeScope();
         // Only the ImageNet stem's 7x7/2 convolution is strided; the CIFAR stem's 3x3/1 pads itself.
         var x = Spec.Stem == StemKind.ImageNet ? PadAsymmetric(input, 7, 2) : input;
-        x = functional.relu(bn1.forward(conv1.forward(x)));
+        x = bn1.forward(conv1.forward(x)).relu_(); // in place, as torchvision: BN's backward needs its input, not its output
         if (maxpool is not null)
             x = maxpool.forward(Spec.Padding == PaddingStyle.Symmetric ? x : PadAsymmetric(x, 3, 2, double.NegativeInfinity));
         foreach (var layer in layers) x = layer.forward(x);
@@ -210,17 +210,19 @@ public sealed class ResidualBlock : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         var y = conv1.forward(_stride1 == 2 && conv3 is null ? ResNetModel.PadFor(_padding, x, 3, 2) : x);
-        y = functional.relu(bn1.forward(y));
+        y = bn1.forward(y).relu_();
         y = bn2.forward(conv2.forward(_stride2 == 2 && conv3 is not null ? ResNetModel.PadFor(_padding, y, 3, 2) : y));
         if (conv3 is not null && bn3 is not null)
-            y = bn3.forward(conv3.forward(functional.relu(y)));
+            y = bn3.forward(conv3.forward(y.relu_()));
         switch (Plan.Shortcut)
         {
             case ShortcutKind.Identity: y = y.add_(x); break;
             case ShortcutKind.Projection: y = y.add_(downsample!.forward(x)); break;
             case ShortcutKind.ZeroPad: y = y.add_(ZeroPadShortcut(x)); break;
         }
-        return functional.relu(y);
+        // In place (as torchvision's ReLU(inplace=True)): the BN outputs and the sum are not needed by backward,
+        // so no second activation-sized tensor per ReLU stays alive until the forward's dispose scope ends.
+        return y.relu_();
     }
 
     // Option A (paper section 3.3): identity with stride-2 subsampling, and the extra channels are zeros.

@@ -28,6 +28,8 @@ public static class TorchNativeSetup
     internal static void OnModuleLoad()
     {
         PreferPassiveThreadWaits();
+        string allocator = GlibcAllocator.Tune();
+        lock (Gate) _log.Add(allocator);
         EnsurePatched();
     }
 

@@ -140,6 +140,7 @@ public static class Trainer
                 using (var scope = NewDisposeScope())
                 {
                     var x = tensor(batch.Data, batch.Shape).to(device);
+                    if (o.ChannelsLast) x = Models.MemoryLayout.ToChannelsLast(x);
                     var y = tensor(batch.Labels).to(device);
                     var logits = model.forward(x);
                     var objective = nn.functional.cross_entropy(logits, y, label_smoothing: o.LabelSmoothing);
@@ -221,6 +222,7 @@ public static class Trainer
         }
         if (best is not null) foreach (var t in best.Values) t.Dispose();
         model.eval();
+        Native.GlibcAllocator.ReleaseFreeMemory(); // the heap kept between steps goes back to the kernel
         return new TrainingResult(model, card, history, s.BestEpoch, stop, lastCheckpoint, wall.Elapsed);
     }
 
