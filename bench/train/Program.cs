@@ -20,7 +20,6 @@ int threads = int.Parse(arg.GetValueOrDefault("threads", "2"), CultureInfo.Invar
 int steps = int.Parse(arg.GetValueOrDefault("steps", "20"), CultureInfo.InvariantCulture);
 int warm = int.Parse(arg.GetValueOrDefault("warmup", "5"), CultureInfo.InvariantCulture);
 bool epoch = arg.ContainsKey("epoch");
-bool channelsLast = !arg.ContainsKey("nchw"); // the trainer's default layout; --nchw measures PyTorch's default one
 
 TorchNative.EnsureReady();
 torch.set_num_threads(threads);
@@ -42,8 +41,7 @@ rng.NextBytes(pixels);
 var data = new InMemoryImages(pixels, Enumerable.Range(0, batch * 4).Select(i => i % 10).ToArray(), size, size, 3, Enumerable.Range(0, 10).Select(i => $"c{i}").ToArray());
 
 // Bare step: one fixed batch already in a tensor.
-using var xNchw = randn(batch, 3, size, size, generator: new Generator(1));
-using var x = channelsLast ? MemoryLayout.ToChannelsLast(xNchw) : xNchw.alias();
+using var x = randn(batch, 3, size, size, generator: new Generator(1));
 using var y = randint(0, 10, [batch], generator: new Generator(2));
 void Step(Tensor input, Tensor target)
 {
@@ -67,7 +65,7 @@ if (epoch)
     var options = new TrainingOptions
     {
         Epochs = 1, MaxIterations = steps, BatchSize = batch, Augmentation = Augmentation.Cifar, Normalization = NormalizationKind.PerPixel,
-        Threads = threads, ChannelsLast = channelsLast, Workers = int.Parse(arg.GetValueOrDefault("workers", "1"), CultureInfo.InvariantCulture), Prefetch = 4, KeepBest = false, ProgressEvery = 1_000_000,
+        Threads = threads, Workers = int.Parse(arg.GetValueOrDefault("workers", "1"), CultureInfo.InvariantCulture), Prefetch = 4, KeepBest = false, ProgressEvery = 1_000_000,
     };
     var big = new InMemoryImages(Repeat(pixels, (steps + 3) / 4 + 1), Enumerable.Range(0, batch * 4 * ((steps + 3) / 4 + 1)).Select(i => i % 10).ToArray(), size, size, 3, data.ClassNames);
     var loaderOnly = new BatchLoader(big, new ImagePipeline(3, size, size, null, Augmentation.Cifar), new LoaderOptions { BatchSize = batch, Workers = options.Workers });
@@ -116,7 +114,7 @@ void Report(string kind, double imagesPerSecond, double? imagesPerCpuSecond = nu
 {
     Console.WriteLine(JsonSerializer.Serialize(new
     {
-        impl = "ResNet.Trainer (TorchSharp 0.107)", kind, omp_wait_policy = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") ?? "PASSIVE", optimizer = torchSgd ? "torch.optim.SGD" : "ResNet.Trainer Sgd", channels_last = channelsLast, model = arch, batch, size, threads,
+        impl = "ResNet.Trainer (TorchSharp 0.107)", kind, omp_wait_policy = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") ?? "PASSIVE", optimizer = torchSgd ? "torch.optim.SGD" : "ResNet.Trainer Sgd", model = arch, batch, size, threads,
         images_per_second = Math.Round(imagesPerSecond, 1),
         images_per_cpu_second = imagesPerCpuSecond is double c ? Math.Round(c, 1) : (double?)null,
         peak_rss_mb = Math.Round(Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0, 0),

@@ -34,7 +34,6 @@ internal static class TrainCommand
         public readonly Option<string> Device = new("--device") { Description = "cpu, cuda, cuda:N or auto.", DefaultValueFactory = _ => "cpu" };
         public readonly Option<int?> Threads = new("--threads") { Description = "CPU threads for TorchSharp (default: all cores)." };
         public readonly Option<int?> Workers = new("--workers") { Description = "Loader threads that decode and augment." };
-        public readonly Option<bool> Nchw = new("--nchw") { Description = "Feed batches in PyTorch's default NCHW layout instead of channels-last (slower on CPU; bit-for-bit PyTorch's arithmetic)." };
         public readonly Option<int> CheckpointEvery = new("--checkpoint-every") { Description = "Write a checkpoint every N epochs.", DefaultValueFactory = _ => 1 };
         public readonly Option<bool> Resume = new("--resume") { Description = "Continue from <output>/checkpoints/last.ckpt." };
         public readonly Option<int?> EarlyStop = new("--early-stopping") { Description = "Stop after N epochs without validation improvement." };
@@ -42,7 +41,7 @@ internal static class TrainCommand
         public readonly Option<string> TestMode = new("--test-mode") { Description = "Test-time views: single, ten-crop or multi-scale.", DefaultValueFactory = _ => "single" };
 
         public IEnumerable<Option> All => [Arch, Recipe, Epochs, Iterations, BatchSize, Lr, Schedule, Momentum, Nesterov, WeightDecay, LabelSmoothing, Warmup,
-            Augment, Normalize, ImageSize, Channels, Validation, Seed, Device, Threads, Workers, Nchw, CheckpointEvery, Resume, EarlyStop, StrictImages, TestMode];
+            Augment, Normalize, ImageSize, Channels, Validation, Seed, Device, Threads, Workers, CheckpointEvery, Resume, EarlyStop, StrictImages, TestMode];
     }
 
     public static Command Create(TextWriter output)
@@ -184,7 +183,6 @@ internal static class TrainCommand
                 Device = p.GetValue(o.Device)!,
                 Threads = p.GetValue(o.Threads) ?? t.Threads,
                 Workers = p.GetValue(o.Workers) ?? t.Workers,
-                ChannelsLast = !p.GetValue(o.Nchw) && t.ChannelsLast,
                 CheckpointDirectory = checkpoints,
                 CheckpointEvery = p.GetValue(o.CheckpointEvery),
                 Resume = p.GetValue(o.Resume),

@@ -135,6 +135,7 @@ public static class ResNetWeights
         string full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         string temp = full + ".tmp-" + Environment.ProcessId;
+        using var scope = NewDisposeScope(); // whatever the writers make on the way
         try
         {
             switch (ext)

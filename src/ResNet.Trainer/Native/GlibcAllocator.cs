@@ -11,7 +11,8 @@ namespace ResNet.Trainer.Native;
 /// its free top passes twice that threshold, so each step returned its memory to the kernel and faulted it back
 /// in page by page: ResNet-56 at batch 128 took 32,000-36,000 minor page faults per step, PyTorch 1.13 on the same
 /// machine 0-3,400. With blocks up to 32 MiB served from the heap and trimming left to the end of training, our
-/// step takes under 4,000 and runs 1.3-1.6x faster (bench/train). Blocks above 32 MiB (ImageNet-sized activations)
+/// step takes under 4,000 and runs 1.3-1.6x faster (bench/train). The same holds on threads other than the main one
+/// (ML.NET's Fit, test runners) through <see cref="TopPad"/>. Blocks above 32 MiB (ImageNet-sized activations)
 /// still use <c>mmap</c>: 32 MiB is the largest threshold glibc accepts on 64-bit systems.
 /// Applied once when the assembly loads, only on glibc, and never when the user set any glibc malloc variable
 /// (<c>MALLOC_MMAP_THRESHOLD_</c>, <c>MALLOC_TRIM_THRESHOLD_</c>, <c>MALLOC_TOP_PAD_</c>, <c>MALLOC_MMAP_MAX_</c>, or a
@@ -26,7 +27,13 @@ internal static class GlibcAllocator
     /// <summary>Free heap top kept rather than returned to the kernel; <see cref="ReleaseFreeMemory"/> returns it.</summary>
     internal const int TrimThreshold = int.MaxValue;
 
-    private const int M_TRIM_THRESHOLD = -1, M_MMAP_THRESHOLD = -3;
+    /// <summary>
+    /// Free memory kept at the top of each heap. Threads other than the main one allocate from 64 MiB heaps that glibc
+    /// unmaps as soon as they are empty, whatever the trim threshold, unless this much padding is to be kept.
+    /// </summary>
+    internal const int TopPad = 64 << 20;
+
+    private const int M_TRIM_THRESHOLD = -1, M_TOP_PAD = -2, M_MMAP_THRESHOLD = -3;
 
     internal static readonly string[] UserVariables =
         ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_"];
@@ -45,7 +52,7 @@ internal static class GlibcAllocator
         try
         {
             _ = gnu_get_libc_version(); // throws where the C library is not glibc (musl)
-            if (mallopt(M_MMAP_THRESHOLD, MmapThreshold) == 0 || mallopt(M_TRIM_THRESHOLD, TrimThreshold) == 0)
+            if (mallopt(M_MMAP_THRESHOLD, MmapThreshold) == 0 || mallopt(M_TRIM_THRESHOLD, TrimThreshold) == 0 || mallopt(M_TOP_PAD, TopPad) == 0)
                 return "malloc settings could not be changed (mallopt refused)";
             Tuned = true;
             return $"malloc: blocks up to {MmapThreshold >> 20} MiB from the heap, heap trimmed after training (set MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ to override)";

@@ -262,7 +262,8 @@ public static class OnnxExporter
         {
             if (!state.TryGetValue(key, out var t))
                 throw new InvalidOperationException($"The model's state_dict has no '{key}'; the module tree does not follow ResNetPlan.");
-            using var c = t.detach().cpu().to_type(ScalarType.Float32).contiguous();
+            using var scope = NewDisposeScope(); // each step of the conversion makes a tensor
+            var c = t.detach().cpu().to_type(ScalarType.Float32).contiguous();
             return (c.data<float>().ToArray(), c.shape);
         }
 

@@ -50,6 +50,7 @@ internal static class Checkpoint
         string full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         string temp = full + ".partial";
+        using var scope = NewDisposeScope(); // the cpu() views made while writing
         try
         {
             using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))

@@ -140,7 +140,6 @@ public static class Trainer
                 using (var scope = NewDisposeScope())
                 {
                     var x = tensor(batch.Data, batch.Shape).to(device);
-                    if (o.ChannelsLast) x = Models.MemoryLayout.ToChannelsLast(x);
                     var y = tensor(batch.Labels).to(device);
                     var logits = model.forward(x);
                     var objective = nn.functional.cross_entropy(logits, y, label_smoothing: o.LabelSmoothing);
@@ -282,7 +281,9 @@ public static class Trainer
     {
         if (into is not null) foreach (var t in into.Values) t.Dispose();
         using var _ = no_grad();
-        return model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone().DetachFromDisposeScope());
+        // Under no_grad a clone carries no history; the scope disposes anything else made on the way.
+        using var scope = NewDisposeScope();
+        return model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone().DetachFromDisposeScope());
     }
 
     private static CheckpointState UpdatePlateau(CheckpointState s, DivideOnPlateau plateau, double metric, Action<string> say)

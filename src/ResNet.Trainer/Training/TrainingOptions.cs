@@ -68,15 +68,6 @@ public sealed record TrainingOptions
     /// <summary>Threads for TorchSharp's CPU kernels; null leaves TorchSharp's default (one per core).</summary>
     public int? Threads { get; init; }
 
-    /// <summary>
-    /// Feeds each batch to the model in channels-last (NHWC) memory layout (<see cref="Models.MemoryLayout"/>), which
-    /// libtorch's oneDNN kernels run faster on CPU: 1.2-1.3x per training step for ResNet-20/56 (bench/train). Same
-    /// values, same model; the gradients differ from the NCHW path only by float rounding, which the backward pass
-    /// through batch norm amplifies to about 0.4% (relative) in the first layers of a freshly initialised ResNet-20.
-    /// Set false for bit-for-bit agreement with PyTorch's default layout.
-    /// </summary>
-    public bool ChannelsLast { get; init; } = true;
-
     /// <summary>Loader threads that decode and augment ahead of the model.</summary>
     public int Workers { get; init; } = 1;
 
