@@ -39,17 +39,27 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 def key(r):
     variant = "channels-last" if r.get("channels_last") else r["optimizer"]
     return (r["model"], r["batch"], r["size"], r["kind"], r["omp_wait_policy"], r["impl"], variant)
-best = {}
+best, runs = {}, {}
 for r in rows:
+    runs.setdefault(key(r), []).append(r["images_per_second"])
     k = key(r)
     if k not in best or r["images_per_second"] > best[k]["images_per_second"]:
         best[k] = r
-print(f"{'model':9} {'batch':>5} {'size':>4} {'measure':11} {'OMP wait':8} {'implementation':34} {'variant':20} {'img/s':>8} {'vs PyTorch':>10} {'img/CPU-s':>9} {'vs PyTorch':>10} {'peak RSS MB':>11}")
+def median(v):
+    v = sorted(v)
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+print(f"{'model':9} {'batch':>5} {'size':>4} {'measure':11} {'OMP wait':8} {'implementation':34} {'variant':20} {'img/s':>8} {'vs PyTorch':>10} {'paired':>7} {'img/CPU-s':>9} {'vs PyTorch':>10} {'peak RSS MB':>11}")
 for k, r in best.items():
-    peer = next((p for q, p in best.items() if q[5].startswith("PyTorch") and q[6] == "torch.optim.SGD" and q[:5] == k[:5]), None)
+    peerkey = next((q for q in best if q[5].startswith("PyTorch") and q[6] == "torch.optim.SGD" and q[:5] == k[:5]), None)
+    peer = best[peerkey] if peerkey else None
+    # "paired": the median over repeats of (this run / the PyTorch run right after it), steadier than best-of on a shared machine.
+    paired = median([a / b for a, b in zip(runs[k], runs[peerkey])]) if peerkey else float("nan")
     ratio = r["images_per_second"] / peer["images_per_second"] if peer else float("nan")
     cpu = r.get("images_per_cpu_second") or float("nan")
     cpu_ratio = cpu / peer["images_per_cpu_second"] if peer and peer.get("images_per_cpu_second") else float("nan")
-    print(f"{k[0]:9} {k[1]:>5} {k[2]:>4} {k[3]:11} {k[4][:8]:8} {k[5]:34} {k[6]:20} {r['images_per_second']:>8.1f} {ratio:>9.2f}x {cpu:>9.1f} {cpu_ratio:>9.2f}x {r['peak_rss_mb']:>11}")
+    print(f"{k[0]:9} {k[1]:>5} {k[2]:>4} {k[3]:11} {k[4][:8]:8} {k[5]:34} {k[6]:20} {r['images_per_second']:>8.1f} {ratio:>9.2f}x {paired:>6.2f}x {cpu:>9.1f} {cpu_ratio:>9.2f}x {r['peak_rss_mb']:>11}")
+for line in open(sys.argv[1]):
+    if line.startswith("# ") and "end to end" in line:
+        print(line.rstrip())
 PY
 rm -f "$out"
