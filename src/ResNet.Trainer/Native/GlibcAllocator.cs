@@ -10,8 +10,8 @@ namespace ResNet.Trainer.Native;
 /// megabytes. glibc's defaults serve blocks above a (dynamic) threshold with <c>mmap</c> and trim the heap once
 /// its free top passes twice that threshold, so each step returned its memory to the kernel and faulted it back
 /// in page by page: ResNet-56 at batch 128 took 32,000-36,000 minor page faults per step, PyTorch 1.13 on the same
-/// machine 0-3,400. With blocks up to 32 MiB served from the heap and trimming left to the end of training, our
-/// step takes under 4,000 and runs 1.3-1.6x faster (bench/train). The same holds on threads other than the main one
+/// machine 0-8,000. With blocks up to 32 MiB served from the heap and trimming left to the end of training, our
+/// step takes under 4,000 and went from 0.91-0.98x PyTorch's speed to parity or better (bench/train). The same holds on threads other than the main one
 /// (ML.NET's Fit, test runners) through <see cref="TopPad"/>. Blocks above 32 MiB (ImageNet-sized activations)
 /// still use <c>mmap</c>: 32 MiB is the largest threshold glibc accepts on 64-bit systems.
 /// Applied once when the assembly loads, only on glibc, and never when the user set any glibc malloc variable
