@@ -14,7 +14,8 @@ namespace ResNet.Trainer.Native;
 /// step takes under 4,000 and went from 0.91-0.98x PyTorch's speed to parity or better (bench/train). The same holds on threads other than the main one
 /// (ML.NET's Fit, test runners) through <see cref="TopPad"/>. Blocks above 32 MiB (ImageNet-sized activations)
 /// still use <c>mmap</c>: 32 MiB is the largest threshold glibc accepts on 64-bit systems.
-/// Applied once when the assembly loads, only on glibc, and never when the user set any glibc malloc variable
+/// Applied once, when TorchSharp is first made ready (<see cref="TorchNative.EnsureReady"/>: building a model, importing
+/// one, resolving a device), so ONNX-only scoring keeps glibc's defaults; only on glibc, and never when the user set any glibc malloc variable
 /// (<c>MALLOC_MMAP_THRESHOLD_</c>, <c>MALLOC_TRIM_THRESHOLD_</c>, <c>MALLOC_TOP_PAD_</c>, <c>MALLOC_MMAP_MAX_</c>, or a
 /// <c>glibc.malloc</c> tunable): their choice stands. Setting only one of them switches glibc's dynamic threshold off,
 /// which can make training 10x slower (measured), so set both thresholds or neither.

@@ -9,6 +9,8 @@ public static class TorchNative
     private static readonly Lazy<Exception?> Ready = new(() =>
     {
         Native.TorchNativeSetup.EnsurePatched();
+        // Processes that build TorchSharp models get the allocator settings; ONNX-only scoring keeps glibc's defaults.
+        Native.TorchNativeSetup.TuneAllocator();
         try
         {
             torch.InitializeDeviceType(DeviceType.CPU);

@@ -28,8 +28,6 @@ public static class TorchNativeSetup
     internal static void OnModuleLoad()
     {
         PreferPassiveThreadWaits();
-        string allocator = GlibcAllocator.Tune();
-        lock (Gate) _log.Add(allocator);
         EnsurePatched();
     }
 
@@ -54,6 +52,19 @@ public static class TorchNativeSetup
             lock (Gate) _log.Add($"could not set OMP_WAIT_POLICY: {ex.Message}");
         }
     }
+
+    /// <summary>Applies <see cref="GlibcAllocator"/>'s settings once and logs what was done.</summary>
+    internal static void TuneAllocator()
+    {
+        lock (Gate)
+        {
+            if (_allocatorTuned) return;
+            _allocatorTuned = true;
+            _log.Add(GlibcAllocator.Tune());
+        }
+    }
+
+    private static bool _allocatorTuned;
 
     [DllImport("libc", EntryPoint = "setenv")]
     private static extern int setenv(string name, string value, int overwrite);
