@@ -11,14 +11,16 @@ namespace ResNet.Trainer.Native;
 /// its free top passes twice that threshold, so each step returned its memory to the kernel and faulted it back
 /// in page by page: ResNet-56 at batch 128 took 32,000-36,000 minor page faults per step, PyTorch 1.13 on the same
 /// machine 0-8,000. With blocks up to 32 MiB served from the heap and trimming left to the end of training, our
-/// step takes under 4,000 and went from 0.91-0.98x PyTorch's speed to parity or better (bench/train). The same holds on threads other than the main one
-/// (ML.NET's Fit, test runners) through <see cref="TopPad"/>. Blocks above 32 MiB (ImageNet-sized activations)
-/// still use <c>mmap</c>: 32 MiB is the largest threshold glibc accepts on 64-bit systems.
-/// Applied once, when TorchSharp is first made ready (<see cref="TorchNative.EnsureReady"/>: building a model, importing
-/// one, resolving a device), so ONNX-only scoring keeps glibc's defaults; only on glibc, and never when the user set any glibc malloc variable
-/// (<c>MALLOC_MMAP_THRESHOLD_</c>, <c>MALLOC_TRIM_THRESHOLD_</c>, <c>MALLOC_TOP_PAD_</c>, <c>MALLOC_MMAP_MAX_</c>, or a
-/// <c>glibc.malloc</c> tunable): their choice stands. Setting only one of them switches glibc's dynamic threshold off,
-/// which can make training 10x slower (measured), so set both thresholds or neither.
+/// step takes under 4,000 and went from 0.91-0.98x PyTorch's speed to parity or better (bench/train). The same
+/// holds on threads other than the main one (ML.NET's Fit, test runners) through <see cref="TopPad"/>. Blocks above
+/// 32 MiB (ImageNet-sized activations) still use <c>mmap</c>: 32 MiB is the largest threshold glibc accepts on
+/// 64-bit systems.
+/// Applied once, when TorchSharp is first made ready (<see cref="TorchNative.EnsureReady"/>: building a model,
+/// importing one, resolving a device), so ONNX-only scoring keeps glibc's defaults; only on glibc, and never when
+/// the user set any glibc malloc variable (<c>MALLOC_MMAP_THRESHOLD_</c>, <c>MALLOC_TRIM_THRESHOLD_</c>,
+/// <c>MALLOC_TOP_PAD_</c>, <c>MALLOC_MMAP_MAX_</c>, or a <c>glibc.malloc</c> tunable): their choice stands. Setting
+/// only one of them switches glibc's dynamic threshold off, which can make training 10x slower (measured), so set
+/// both thresholds or neither.
 /// </remarks>
 internal static class GlibcAllocator
 {
