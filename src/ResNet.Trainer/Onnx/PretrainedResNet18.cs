@@ -27,8 +27,7 @@ public static class PretrainedResNet18
                 throw new FileNotFoundException(
                     $"Pretrained ResNet18 file '{f}' was not found. Reference NuGet package Microsoft.ML.DnnImageFeaturizer.ResNet18 " +
                     "(it copies DnnImageModels/ into the build output), or pass the folder that holds ResNet18Onnx/ and ResNetPrepOnnx/.", f);
-        if (seed is long s) random.manual_seed(s);
-        var imported = OnnxImporter.ImportDnnImageFeaturizer(trunk, prep, numClasses);
+        var imported = OnnxImporter.ImportDnnImageFeaturizer(trunk, prep, numClasses, seed);
         var model = imported.Model;
         var n = imported.Normalization;
         int c = model.Spec.InputChannels, h = imported.ImageHeight, w = imported.ImageWidth;
