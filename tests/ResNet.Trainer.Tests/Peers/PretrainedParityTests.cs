@@ -78,8 +78,8 @@ public class PretrainedParityTests(ITestOutputHelper log)
         return (expected - actual).abs().max().item<float>();
     }
 
-    // Small grayscale PNGs from samples/data (enlarged by the resize) and larger colour ones of odd sizes (shrunk, so
-    // the antialiasing matters), landscape and portrait.
+    // Small grayscale PNGs from samples/data (enlarged by the resize), larger colour ones of odd sizes (shrunk, so the
+    // antialiasing matters), landscape and portrait, and a JPEG (SkiaSharp's and PIL's decoders must agree too).
     private static string[] Images(string dir)
     {
         string samples = Path.Combine(AppContext.BaseDirectory, "../../../../../samples/data/fashion-mnist-small/test");
@@ -91,6 +91,7 @@ public class PretrainedParityTests(ITestOutputHelper log)
             (byte)Math.Clamp(128 + 120 * Math.Cos((x + 2 * y) * 0.013) * Math.Sin(y * 0.021), 0, 255));
         string landscape = TestData.WriteImage(Path.Combine(dir, "images", "landscape-517x389.png"), 517, 389, SKColorType.Rgba8888, (x, y) => Pattern(x, y, 517, 389));
         string portrait = TestData.WriteImage(Path.Combine(dir, "images", "portrait-301x643.png"), 301, 643, SKColorType.Rgba8888, (x, y) => Pattern(x, y, 301, 643));
-        return [.. small, landscape, portrait];
+        string photo = TestData.WriteImage(Path.Combine(dir, "images", "photo-641x479.jpg"), 641, 479, SKColorType.Rgba8888, (x, y) => Pattern(x, y, 641, 479), SKEncodedImageFormat.Jpeg);
+        return [.. small, landscape, portrait, photo];
     }
 }
