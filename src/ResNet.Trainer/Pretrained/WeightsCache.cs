@@ -114,7 +114,14 @@ public sealed class WeightsCache
         string target = PathOf(weights);
         if (File.Exists(target)) return target; // only verified files ever get this name
         string source = SourceOf(weights);
-        Directory.CreateDirectory(Folder);
+        try
+        {
+            Directory.CreateDirectory(Folder);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw Failure(weights, source, target, $"the cache folder {Folder} cannot be created ({ex.Message}); set {FolderVariable} to a writable folder.", ex);
+        }
         // Same folder as the target, so the final rename is atomic; a unique name, so concurrent downloads do not collide.
         string temp = Path.Combine(Folder, $"{weights.FileName}.{Guid.NewGuid():N}.partial");
         try

@@ -171,6 +171,20 @@ public sealed class WeightsCacheTests(TorchvisionResNet18File file) : IClassFixt
     }
 
     [Fact]
+    public async Task ACacheFolderThatCannotBeCreated_IsNamedWithTheVariableThatMovesIt()
+    {
+        string blocker = Path.Combine(TempDir(), "a-file");
+        File.WriteAllText(blocker, "not a folder");
+        var entry = TestWeights.Entry("resnet18", file.Path, TempDir(), new Uri("https://weights.invalid/"));
+        var cache = new WeightsCache(Path.Combine(blocker, "cache"));
+
+        var ex = await Assert.ThrowsAsync<PretrainedDownloadException>(() => cache.EnsureAsync(entry));
+
+        Assert.Contains($"the cache folder {cache.Folder} cannot be created", ex.Message);
+        Assert.Contains(WeightsCache.FolderVariable, ex.Message);
+    }
+
+    [Fact]
     public void Environment_ChoosesTheCacheFolderAndMirror_WithXdgAndHomeFallbacks()
     {
         var set = WeightsCache.FromEnvironment(v => v switch
