@@ -23,7 +23,7 @@ public enum WeightsFormat
 /// <param name="Transform">The evaluation preprocessing of the published figures; null for the CNTK trunk, which ML.NET stretches to 224x224.</param>
 /// <param name="Top1">Published ImageNet-1K validation top-1 accuracy in percent (single 224 crop), when published.</param>
 /// <param name="Top5">Published top-5 accuracy in percent, when published.</param>
-/// <param name="Parameters">Number of parameters with the 1000-class ImageNet head.</param>
+/// <param name="Parameters">Number of parameters: with the 1000-class ImageNet head for torchvision's files, the trunk alone for a featurizer trunk.</param>
 /// <param name="License">The licence terms as their publisher states them.</param>
 /// <param name="Source">Where the facts of this entry were read.</param>
 public sealed record PretrainedWeights(

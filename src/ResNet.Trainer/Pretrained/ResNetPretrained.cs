@@ -62,10 +62,10 @@ public static class ResNetPretrained
     /// <summary>
     /// The ImageNet-trained CNTK ResNet18 trunk of NuGet <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c> 0.23.1 (MIT), the one
     /// real pretrained network reachable on machines without internet access: fixed 224x224 input, its own per-pixel mean
-    /// image; no published accuracy. Loaded through <see cref="Onnx.PretrainedResNet18"/>.
+    /// image, 15,897,152 parameters without a head; no published accuracy. Loaded through <see cref="Onnx.PretrainedResNet18"/>.
     /// </summary>
     public static PretrainedWeights CntkResNet18 { get; } = new("cntk-resnet18", "IMAGENET", WeightsFormat.DnnImageFeaturizerOnnx, null, null,
-        null, null, 11_689_512,
+        null, null, 15_897_152, // the trunk as imported (no head); CatalogTests counts it
         "MIT (NuGet package Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1, licence expression in its .nuspec).",
         "NuGet Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1 (DnnImageModels/ResNet18Onnx/ResNet18.onnx)");
 

@@ -56,6 +56,9 @@ public class CatalogTests
         Assert.Same(ResNetPretrained.CntkResNet18, net.Weights);
         Assert.Equal(224, net.ImageSize);
         Assert.Equal(5, model.Spec.NumClasses);
+        // A trunk without a head: its count is the network's less its 5-class classifier.
+        long head = model.Spec.FeatureCount * 5L + 5;
+        Assert.Equal(ModelStats.Parameters(model.Spec) - head, ResNetPretrained.CntkResNet18.Parameters);
         Assert.Null(ResNetPretrained.CntkResNet18.Url);
         Assert.Throws<ArgumentException>(() => new WeightsCache(TestData.TempDir()).SourceOf(ResNetPretrained.CntkResNet18));
     }
