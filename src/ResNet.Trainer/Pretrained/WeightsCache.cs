@@ -171,6 +171,10 @@ public sealed class WeightsCache
                     string why = ex.InnerException is SocketException s ? $"could not connect to {source} ({s.SocketErrorCode}: {s.Message})" : $"requesting {source} failed ({ex.Message})";
                     throw Failure(weights, source, target, why + ".", ex);
                 }
+                catch (TaskCanceledException ex) when (!ct.IsCancellationRequested)
+                {
+                    throw Failure(weights, source, target, $"{source} did not answer within {(_client ?? SharedClient.Value).Timeout.TotalSeconds:F0} s.", ex);
+                }
                 if (!response.IsSuccessStatusCode)
                     throw Failure(weights, source, target, $"{source} answered HTTP {(int)response.StatusCode} {response.ReasonPhrase}.");
                 length = response.Content.Headers.ContentLength;

@@ -138,6 +138,30 @@ public sealed class WeightsCacheTests(TorchvisionResNet18File file) : IClassFixt
     }
 
     [Fact]
+    public async Task AServerThatNeverAnswers_FailsWithTheClientsTimeout_AndLeavesNothing()
+    {
+        // Accepts connections and never says a word.
+        var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        try
+        {
+            var url = new Uri($"http://127.0.0.1:{((System.Net.IPEndPoint)silent.LocalEndpoint).Port}/");
+            var entry = TestWeights.Entry("resnet18", file.Path, TempDir(), url);
+            using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(1) };
+            var cache = new WeightsCache(TempDir(), client: client);
+
+            var ex = await Assert.ThrowsAsync<PretrainedDownloadException>(() => cache.EnsureAsync(entry));
+
+            Assert.Contains($"{entry.Url!.AbsoluteUri} did not answer within 1 s", ex.Message);
+            AssertNothingCached(cache.Folder);
+        }
+        finally
+        {
+            silent.Stop();
+        }
+    }
+
+    [Fact]
     public async Task LocalMirrorFolder_ServesTheFileOffline_AndAMissingFileNamesTheFolder()
     {
         string mirror = TempDir();
