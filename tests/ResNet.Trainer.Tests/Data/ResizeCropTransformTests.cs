@@ -52,3 +52,28 @@ public class ResizeCropTransformTests
         Assert.Contains("Decode the image as RGB", gray.Message);
     }
 }
+
+public class ResizeCropSourceTests
+{
+    [Fact]
+    public void TheTrainersEvalPipeline_OnTheWrappedSource_GivesTheTransformsNumbers()
+    {
+        var random = new Random(2);
+        var pixels = new byte[333 * 250 * 3];
+        random.NextBytes(pixels);
+        var images = new InMemoryImages(pixels, [1], 333, 250, 3, ["a", "b"]);
+        var transform = ResizeCropTransform.ImageNet(232);
+        var source = new ResizeCropSource(images, transform);
+        var normalization = new Normalization(NormalizationKind.PerChannel, 3, 0, 0, transform.Mean, transform.Std);
+        var pipeline = new ImagePipeline(3, 224, 224, normalization, Augmentation.None);
+
+        var viaPipeline = new float[pipeline.SampleLength];
+        pipeline.Eval(source.Load(0), viaPipeline);
+        float[] direct = transform.Apply(images.Load(0));
+
+        Assert.Equal((224, 224), (source.Load(0).Width, source.Load(0).Height));
+        Assert.Equal(1, source.LabelOf(0));
+        // The pipeline multiplies by 1/std where torch divides: a rounding apart, no more.
+        Assert.Equal(0, direct.Zip(viaPipeline, (a, b) => Math.Abs(a - b)).Count(d => d > 1e-6f));
+    }
+}
