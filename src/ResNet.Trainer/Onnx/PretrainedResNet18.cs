@@ -6,7 +6,12 @@ namespace ResNet.Trainer.Onnx;
 /// <summary>A pretrained network ready for transfer learning: RGB input on the trainer's 0..1 scale.</summary>
 /// <param name="Model">The network, with a freshly initialised classifier for the requested classes.</param>
 /// <param name="Normalization">The fixed preprocessing its weights expect, in the trainer's terms (0..1 pixels).</param>
-public sealed record PretrainedNetwork(Models.ResNetModel Model, Normalization Normalization);
+/// <param name="Weights">The catalog entry it came from (its resize and crop are <see cref="Pretrained.PretrainedWeights.Transform"/>), when it came from one.</param>
+public sealed record PretrainedNetwork(Models.ResNetModel Model, Normalization Normalization, Pretrained.PretrainedWeights? Weights = null)
+{
+    /// <summary>The side of the square input its weights were evaluated at: the catalog's crop, else the size of its per-pixel mean image.</summary>
+    public int ImageSize => Weights?.Transform?.CropSize ?? Normalization.Height;
+}
 
 /// <summary>
 /// The ImageNet-trained ResNet18 trunk of NuGet <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c>, turned into a member
