@@ -9,3 +9,12 @@ public sealed class CorruptDataException(string message, string path, Exception?
     /// <summary>The file at fault.</summary>
     public string Path { get; } = path;
 }
+
+/// <summary>An image is larger (in pixels on a side) than the reader accepts.</summary>
+/// <param name="message">Names the image, its size and the limit.</param>
+/// <param name="path">The image's path or name.</param>
+public sealed class ImageTooLargeException(string message, string path) : IOException(message)
+{
+    /// <summary>The image's path or name.</summary>
+    public string Path { get; } = path;
+}

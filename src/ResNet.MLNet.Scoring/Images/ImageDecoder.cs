@@ -18,6 +18,29 @@ public static class ImageDecoder
         if (info.Length == 0) throw new CorruptDataException($"Image '{path}' is an empty (zero-byte) file. Delete it or replace it with the real image.", path);
         using var codec = SKCodec.Create(path)
             ?? throw new CorruptDataException($"'{path}' is not a PNG, JPEG, BMP or WebP image SkiaSharp can decode. Delete or replace it.", path);
+        return Decode(codec, path, channels, width, height);
+    }
+
+    /// <summary>
+    /// Decodes an image held in memory (e.g. an upload); <paramref name="name"/> names it in errors. Images wider or
+    /// taller than <paramref name="maxSide"/> pixels are refused before their pixels are decoded.
+    /// </summary>
+    /// <exception cref="CorruptDataException">The bytes are empty, not a decodable image, truncated, or too large.</exception>
+    public static RawImage Decode(byte[] data, string name, int channels, int? width = null, int? height = null, int maxSide = int.MaxValue)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (data.Length == 0) throw new CorruptDataException($"Image '{name}' is empty (zero bytes). Send the image file's bytes.", name);
+        using var skData = SKData.CreateCopy(data);
+        using var codec = SKCodec.Create(skData)
+            ?? throw new CorruptDataException($"'{name}' is not a PNG, JPEG, BMP or WebP image SkiaSharp can decode. Send one of those formats.", name);
+        if (codec.Info.Width > maxSide || codec.Info.Height > maxSide)
+            throw new ImageTooLargeException(
+                $"Image '{name}' is {codec.Info.Width}x{codec.Info.Height} pixels; the limit is {maxSide} pixels on a side. Downscale it first.", name);
+        return Decode(codec, name, channels, width, height);
+    }
+
+    private static RawImage Decode(SKCodec codec, string path, int channels, int? width, int? height)
+    {
         var want = new SKImageInfo(codec.Info.Width, codec.Info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
         using var bitmap = new SKBitmap(want);
         var result = codec.GetPixels(want, bitmap.GetPixels());

@@ -12,9 +12,13 @@ public static class ImageTensors
     /// <summary>Loads one image as channels x height x width floats (decoded and resized by <see cref="ImageDecoder"/>).</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="CorruptDataException">The file is empty or not an image SkiaSharp can decode.</exception>
-    public static float[] Load(string path, int channels, int height, int width, PixelRange range)
+    public static float[] Load(string path, int channels, int height, int width, PixelRange range) =>
+        ToTensor(ImageDecoder.Decode(path, channels, width, height), range);
+
+    /// <summary>Converts a decoded image to channels x height x width floats in <paramref name="range"/>.</summary>
+    public static float[] ToTensor(RawImage image, PixelRange range)
     {
-        var image = ImageDecoder.Decode(path, channels, width, height);
+        int channels = image.Channels, height = image.Height, width = image.Width;
         float scale = range == PixelRange.ZeroTo255 ? 1f : 1f / 255f;
         int plane = height * width;
         var data = new float[channels * plane];

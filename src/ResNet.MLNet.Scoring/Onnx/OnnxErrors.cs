@@ -22,3 +22,13 @@ public sealed class InputShapeException(string message) : ArgumentException(mess
 /// <summary>The execution provider the user required (e.g. CUDA only) is not available on this machine.</summary>
 public sealed class ExecutionProviderUnavailableException(string message, Exception? inner = null)
     : InvalidOperationException(message, inner);
+
+/// <summary>
+/// <see cref="OnnxScorer.ScoreAsync"/> was called while its queue already held
+/// <see cref="OnnxScorerOptions.MaxQueuedImages"/> images: the caller should retry shortly (a server answers 503).
+/// </summary>
+public sealed class ScorerQueueFullException(string message, int capacity) : InvalidOperationException(message)
+{
+    /// <summary>The queue's capacity in images.</summary>
+    public int Capacity { get; } = capacity;
+}

@@ -34,12 +34,34 @@ public sealed class OnnxScorerOptions
     /// <summary>Largest batch handed to ONNX Runtime at once; bigger requests are split. Default 32.</summary>
     public int MaxBatchSize { get; init; } = 32;
 
+    /// <summary>
+    /// How long <see cref="OnnxScorer.ScoreAsync"/> waits for more requests to fill a batch after the first one arrives.
+    /// Default zero: a batch holds what is already waiting, and nothing waits for company.
+    /// </summary>
+    public TimeSpan MaxQueueDelay { get; init; } = TimeSpan.Zero;
+
+    /// <summary>
+    /// Most images <see cref="OnnxScorer.ScoreAsync"/> holds waiting at once; a request that would go past it fails at
+    /// once with <see cref="ScorerQueueFullException"/> instead of growing the queue. Default 0: unbounded.
+    /// </summary>
+    public int MaxQueuedImages { get; init; }
+
+    /// <summary>Called after each batch <see cref="OnnxScorer.ScoreAsync"/> runs (for metrics); default none.</summary>
+    public Action<BatchStats>? BatchCompleted { get; init; }
+
     /// <summary>Class names to use instead of the model's (or for a model without metadata); must match its class count.</summary>
     public IReadOnlyList<string>? ClassNames { get; init; }
 
     /// <summary>Receives notices such as the CUDA-to-CPU fallback; default none (the notice is also in <see cref="OnnxScorer.FallbackMessage"/>).</summary>
     public Action<string>? Log { get; init; }
 }
+
+/// <summary>What one batch of <see cref="OnnxScorer.ScoreAsync"/> held.</summary>
+/// <param name="Images">Images in the batch.</param>
+/// <param name="Requests">Requests merged into it.</param>
+/// <param name="OldestWait">How long its oldest request waited in the queue.</param>
+/// <param name="RunTime">How long ONNX Runtime took.</param>
+public readonly record struct BatchStats(int Images, int Requests, TimeSpan OldestWait, TimeSpan RunTime);
 
 /// <summary>One class and its probability.</summary>
 /// <param name="Index">Output index of the class.</param>
@@ -102,10 +124,17 @@ public sealed class OnnxScorer : IDisposable
     private readonly string _source;
     private int _disposed;
     private long _runs;
-    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>();
     private readonly Lazy<Task> _batcher;
+    private readonly TimeSpan _maxDelay;
+    private readonly int _maxQueued;
+    private readonly Action<BatchStats>? _batchCompleted;
+    private int _queuedImages;
 
-    private sealed record Pending(ReadOnlyMemory<float> Images, int Count, bool Features, TaskCompletionSource<ScoreResult> Done);
+    private sealed record Pending(ReadOnlyMemory<float> Images, int Count, bool Features, TaskCompletionSource<ScoreResult> Done, long Enqueued);
+
+    /// <summary>Images waiting in the <see cref="ScoreAsync"/> queue now.</summary>
+    public int QueuedImages => Volatile.Read(ref _queuedImages);
 
     /// <summary>How many times ONNX Runtime has been run (batches), for diagnostics.</summary>
     public long RunCount => Interlocked.Read(ref _runs);
@@ -155,6 +184,13 @@ public sealed class OnnxScorer : IDisposable
         options ??= new OnnxScorerOptions();
         if (options.MaxBatchSize < 1)
             throw new ArgumentOutOfRangeException(nameof(options), options.MaxBatchSize, "MaxBatchSize must be at least 1.");
+        if (options.MaxQueueDelay < TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(options), options.MaxQueueDelay, "MaxQueueDelay cannot be negative; use TimeSpan.Zero for no waiting.");
+        if (options.MaxQueuedImages < 0)
+            throw new ArgumentOutOfRangeException(nameof(options), options.MaxQueuedImages, "MaxQueuedImages cannot be negative; use 0 for an unbounded queue.");
+        _maxDelay = options.MaxQueueDelay;
+        _maxQueued = options.MaxQueuedImages;
+        _batchCompleted = options.BatchCompleted;
         _source = source;
         _batcher = new Lazy<Task>(() => Task.Run(BatchLoop));
 
@@ -320,20 +356,34 @@ public sealed class OnnxScorer : IDisposable
     /// <summary>
     /// Scores like <see cref="Score(ReadOnlyMemory{float}, int, bool)"/>, but requests that arrive while a batch is
     /// running are queued and run together as the next batch (up to <see cref="OnnxScorerOptions.MaxBatchSize"/>
-    /// images), so many callers with one image each get batch throughput. The buffer must stay unchanged until the task ends.
+    /// images), so many callers with one image each get batch throughput. With <see cref="OnnxScorerOptions.MaxQueueDelay"/>
+    /// a batch also waits that long for more requests. The buffer must stay unchanged until the task ends.
     /// </summary>
+    /// <exception cref="ScorerQueueFullException">The queue holds <see cref="OnnxScorerOptions.MaxQueuedImages"/> images already.</exception>
     public Task<ScoreResult> ScoreAsync(ReadOnlyMemory<float> images, int count, bool features = false)
     {
         Check(images, count, features);
         if (count >= _maxBatch) return Task.Run(() => Score(images, count, features));
-        var pending = new Pending(images, count, features, new TaskCompletionSource<ScoreResult>(TaskCreationOptions.RunContinuationsAsynchronously));
+        if (_maxQueued > 0 && Interlocked.Add(ref _queuedImages, count) > _maxQueued)
+        {
+            Interlocked.Add(ref _queuedImages, -count);
+            throw new ScorerQueueFullException(
+                $"{_source}: the scoring queue is full ({_maxQueued} images waiting). Retry shortly, or raise MaxQueuedImages.", _maxQueued);
+        }
+        if (_maxQueued == 0) Interlocked.Add(ref _queuedImages, count);
+        var pending = new Pending(images, count, features, new TaskCompletionSource<ScoreResult>(TaskCreationOptions.RunContinuationsAsynchronously),
+            System.Diagnostics.Stopwatch.GetTimestamp());
         if (!_queue.Writer.TryWrite(pending))
+        {
+            Interlocked.Add(ref _queuedImages, -count);
             throw new ObjectDisposedException(nameof(OnnxScorer));
+        }
         _ = _batcher.Value;
         return pending.Done.Task;
     }
 
-    // One reader: takes whatever has queued up (no waiting for more), runs it as one batch, hands out the rows.
+    // One reader: takes what has queued up, waits up to MaxQueueDelay for more while the batch has room,
+    // runs it as one batch, hands out the rows.
     private async Task BatchLoop()
     {
         var reader = _queue.Reader;
@@ -342,12 +392,20 @@ public sealed class OnnxScorer : IDisposable
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
             batch.Clear();
-            int images = 0;
-            while (reader.TryPeek(out var next) && (batch.Count == 0 || images + next.Count <= _maxBatch) && reader.TryRead(out next))
+            int images = Take(reader, batch, 0);
+            long deadline = System.Diagnostics.Stopwatch.GetTimestamp() + (long)(_maxDelay.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
+            while (images < _maxBatch && _maxDelay > TimeSpan.Zero)
             {
-                batch.Add(next);
-                images += next.Count;
+                var left = System.Diagnostics.Stopwatch.GetElapsedTime(System.Diagnostics.Stopwatch.GetTimestamp(), deadline);
+                if (System.Diagnostics.Stopwatch.GetTimestamp() >= deadline) break;
+                var more = reader.WaitToReadAsync().AsTask();
+                if (await Task.WhenAny(more, Task.Delay(left)).ConfigureAwait(false) != more || !await more.ConfigureAwait(false)) break;
+                int before = images;
+                images = Take(reader, batch, images);
+                if (images == before) break; // the next request does not fit: run what we have
             }
+            Interlocked.Add(ref _queuedImages, -images);
+            long started = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {
                 bool features = batch.Any(p => p.Features);
@@ -369,12 +427,25 @@ public sealed class OnnxScorer : IDisposable
                     offset += p.Count;
                     p.Done.TrySetResult(r);
                 }
+                _batchCompleted?.Invoke(new BatchStats(images, batch.Count,
+                    System.Diagnostics.Stopwatch.GetElapsedTime(batch.Min(p => p.Enqueued), started), System.Diagnostics.Stopwatch.GetElapsedTime(started)));
             }
             catch (Exception ex)
             {
                 foreach (var p in batch) p.Done.TrySetException(ex);
             }
         }
+    }
+
+    // Moves waiting requests into the batch while they fit (the first always does); returns the batch's image count.
+    private int Take(ChannelReader<Pending> reader, List<Pending> batch, int images)
+    {
+        while (reader.TryPeek(out var next) && (batch.Count == 0 || images + next.Count <= _maxBatch) && reader.TryRead(out next))
+        {
+            batch.Add(next);
+            images += next.Count;
+        }
+        return images;
     }
 
     /// <summary>Scores images given one array per image (each C x H x W floats).</summary>
