@@ -113,8 +113,8 @@ public sealed class ResNetServer : IAsyncDisposable
     /// <summary>Stops accepting connections, lets in-flight requests finish, then stops.</summary>
     public Task StopAsync(CancellationToken cancel = default) => _app.StopAsync(cancel);
 
-    /// <summary>Runs until the process is asked to stop (SIGTERM, Ctrl+C), finishing in-flight requests first.</summary>
-    public Task RunAsync() => _app.RunAsync();
+    /// <summary>After <see cref="StartAsync"/>: waits until the process is asked to stop (SIGTERM, Ctrl+C), then stops, finishing in-flight requests first.</summary>
+    public Task WaitForShutdownAsync() => _app.WaitForShutdownAsync();
 
     /// <summary>Stops the server and releases the models (queued requests finish first).</summary>
     public async ValueTask DisposeAsync()
@@ -146,7 +146,7 @@ public sealed class ResNetServer : IAsyncDisposable
         });
 
         app.MapGet("/", () => Results.Content(Page, "text/html; charset=utf-8"));
-        app.MapGet("/metrics", () => Results.Text(_metrics.Render(), "text/plain; version=0.0.4; charset=utf-8"));
+        app.MapGet("/metrics", () => Results.Text(_metrics.Render() + QueueGauge(), "text/plain; version=0.0.4; charset=utf-8"));
         app.MapGet("/v2", () => Results.Json(new JsonObject
         {
             ["name"] = "resnet-serve",
@@ -169,6 +169,10 @@ public sealed class ResNetServer : IAsyncDisposable
         app.MapPost("/v2/models/{name}/infer", (string name, HttpContext ctx) => Infer(Find(name), ctx));
         app.MapPost("/v1/models/{name}/predict", (string name, HttpContext ctx) => Predict(Find(name), ctx));
     }
+
+    private string QueueGauge() =>
+        "# HELP resnet_queued_images Images waiting in a model's batching queue.\n# TYPE resnet_queued_images gauge\n" +
+        string.Concat(_models.Values.Select(m => $"resnet_queued_images{{model=\"{m.Name}\"}} {m.Scorer.QueuedImages}\n"));
 
     private static (int Status, string Message) Classify(Exception ex) => ex switch
     {
@@ -235,7 +239,7 @@ public sealed class ResNetServer : IAsyncDisposable
             throw new RequestException(StatusCodes.Status400BadRequest, $"top must be a whole number of at least 1, got '{t}'.");
         byte[] body = await ReadBody(ctx).ConfigureAwait(false);
         var files = new List<(string Name, byte[] Bytes)>();
-        if (ctx.Request.HasFormContentType)
+        if (ctx.Request.ContentType?.StartsWith("multipart/form-data", StringComparison.OrdinalIgnoreCase) == true)
         {
             ctx.Request.Body = new MemoryStream(body);
             var form = await ctx.Request.ReadFormAsync(ctx.RequestAborted).ConfigureAwait(false);

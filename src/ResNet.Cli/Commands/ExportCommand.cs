@@ -22,9 +22,10 @@ internal static class ExportCommand
         var range = new Option<string>("--range") { Description = "Pixel range the model was fed: 0..1 or 0..255.", DefaultValueFactory = _ => "0..1" };
         var fold = new Option<bool>("--fold-bn") { Description = "Fold batch norms into the convolutions (faster scoring; the file can then be scored but not re-imported exactly)." };
         var noFeatures = new Option<bool>("--no-features") { Description = "Do not add the pooled-features output." };
+        var triton = new Option<string?>("--triton") { Description = "Also add the model to this Triton model repository folder (config.pbtxt, 1/model.onnx, labels.txt)." };
         var cmd = new Command("export", "Export trained weights to ONNX: dynamic batch, normalization folded in, class names and input spec in metadata.")
         {
-            arch, weights, outPath, classes, classNames, channels, size, mean, std, range, fold, noFeatures,
+            arch, weights, outPath, classes, classNames, channels, size, mean, std, range, fold, noFeatures, triton,
         };
         cmd.SetAction(parse =>
         {
@@ -63,6 +64,8 @@ internal static class ExportCommand
                 });
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"wrote {path}: {spec.Name}, input [N, {spec.InputChannels}, {imageSize}, {imageSize}] RGB {parse.GetValue(range)}, {nc} classes, {new FileInfo(path).Length:N0} bytes"));
+                if (parse.GetValue(triton) is { } repository)
+                    output.WriteLine($"wrote Triton model {ResNet.Serving.TritonRepository.Write(repository, path)}");
                 return 0;
             }
             catch (Exception ex) when (ex is ArgumentException or IOException or InvalidOperationException)
