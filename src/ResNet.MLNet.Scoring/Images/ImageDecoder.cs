@@ -25,7 +25,8 @@ public static class ImageDecoder
     /// Decodes an image held in memory (e.g. an upload); <paramref name="name"/> names it in errors. Images wider or
     /// taller than <paramref name="maxSide"/> pixels are refused before their pixels are decoded.
     /// </summary>
-    /// <exception cref="CorruptDataException">The bytes are empty, not a decodable image, truncated, or too large.</exception>
+    /// <exception cref="CorruptDataException">The bytes are empty, not a decodable image, or truncated.</exception>
+    /// <exception cref="ImageTooLargeException">The image is wider or taller than <paramref name="maxSide"/>.</exception>
     public static RawImage Decode(byte[] data, string name, int channels, int? width = null, int? height = null, int maxSide = int.MaxValue)
     {
         ArgumentNullException.ThrowIfNull(data);

@@ -417,6 +417,9 @@ public sealed class OnnxScorer : IDisposable
                     offset += p.Count;
                 }
                 var all = Score(packed, images, features);
+                // Stats go out before the results, so a caller that has its result also sees its batch counted.
+                _batchCompleted?.Invoke(new BatchStats(images, batch.Count,
+                    System.Diagnostics.Stopwatch.GetElapsedTime(batch.Min(p => p.Enqueued), started), System.Diagnostics.Stopwatch.GetElapsedTime(started)));
                 offset = 0;
                 foreach (var p in batch)
                 {
@@ -427,8 +430,6 @@ public sealed class OnnxScorer : IDisposable
                     offset += p.Count;
                     p.Done.TrySetResult(r);
                 }
-                _batchCompleted?.Invoke(new BatchStats(images, batch.Count,
-                    System.Diagnostics.Stopwatch.GetElapsedTime(batch.Min(p => p.Enqueued), started), System.Diagnostics.Stopwatch.GetElapsedTime(started)));
             }
             catch (Exception ex)
             {
