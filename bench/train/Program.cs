@@ -64,7 +64,7 @@ if (epoch)
     // End to end: the trainer's own loop (loader with pad-4 crop + flip and per-pixel normalization on a worker thread).
     var options = new TrainingOptions
     {
-        Epochs = 1, MaxIterations = steps, BatchSize = batch, Augmentation = Augmentation.Cifar, Normalization = NormalizationKind.PerPixel,
+        Length = TrainingLength.Iterations(steps), BatchSize = batch, Augmentation = Augmentation.Cifar, Normalization = NormalizationKind.PerPixel,
         Threads = threads, Workers = int.Parse(arg.GetValueOrDefault("workers", "1"), CultureInfo.InvariantCulture), Prefetch = 4, KeepBest = false, ProgressEvery = 1_000_000,
     };
     var big = new InMemoryImages(Repeat(pixels, (steps + 3) / 4 + 1), Enumerable.Range(0, batch * 4 * ((steps + 3) / 4 + 1)).Select(i => i % 10).ToArray(), size, size, 3, data.ClassNames);
@@ -73,7 +73,7 @@ if (epoch)
     int nb = 0;
     foreach (var b in loaderOnly.Epoch(0)) { using var t = tensor(b.Data, b.Shape); if (++nb == steps) break; }
     Report("loader only", steps * batch / lc.Elapsed.TotalSeconds);
-    var warmRun = options with { MaxIterations = warm, FixedNormalization = Normalization.Compute(big, new ImagePipeline(3, size, size, null, Augmentation.Cifar), NormalizationKind.PerPixel) };
+    var warmRun = options with { Length = TrainingLength.Iterations(warm), FixedNormalization = Normalization.Compute(big, new ImagePipeline(3, size, size, null, Augmentation.Cifar), NormalizationKind.PerPixel) };
     ResNet.Trainer.Training.Trainer.Train(model, big, null, warmRun);
     // The machine is shared and its speed drifts within seconds, so the end-to-end figure is taken as pairs: a bare
     // run of the same number of steps right before each epoch, and the median of the pairs' ratios.
@@ -103,7 +103,7 @@ static void TimeToAccuracy(string arch, int epochs, int batch, int threads)
     var test = Idx.LoadSplit("/usr/share/datasets/fashion-mnist", train: false);
     var spec = ResNetSpec.Parse(arch) with { InputChannels = 1, NumClasses = 10 };
     using var model = new ResNet.Trainer.Models.ResNetModel(spec, seed: 42);
-    var options = Recipes.FastCpu() with { Epochs = epochs, BatchSize = batch, Threads = threads, KeepBest = false, EvaluationBatchSize = 500 };
+    var options = Recipes.FastCpu() with { Length = TrainingLength.Epochs(epochs), BatchSize = batch, Threads = threads, KeepBest = false, EvaluationBatchSize = 500 };
     var clock = Stopwatch.StartNew();
     Console.WriteLine($"time to accuracy: {arch}, fast-cpu recipe, {epochs} epochs, batch {batch}, {threads} threads, Fashion-MNIST 60k/10k");
     Console.WriteLine("epoch  wall_s  train_loss  test_acc");

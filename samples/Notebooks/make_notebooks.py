@@ -527,15 +527,15 @@ learning-rate drops stay at the same fractions (50% and 75%, the paper's 32k and
 var spec = ResNetSpec.Parse("resnet20") with { InputChannels = 3, NumClasses = train.ClassNames.Count };
 var paper = Recipes.PaperCifar(spec);
 Console.WriteLine($"paper recipe: batch {paper.BatchSize}, lr {paper.LearningRate}, momentum {paper.Momentum}, weight decay {paper.WeightDecay}, " +
-                  $"lr /10 at iterations {string.Join(" and ", ((StepsAtIterations)paper.Schedule).Milestones)}, {paper.MaxIterations} iterations, validation {paper.ValidationFraction:P0}, {paper.Augmentation}, {paper.Normalization} normalization");
+                  $"lr /10 at iterations {string.Join(" and ", ((StepsAtIterations)paper.Schedule).Milestones)}, {paper.Length}, validation {paper.ValidationFraction:P0}, {paper.Augmentation}, {paper.Normalization} normalization");
 
 var recipe = realCifar && !ci ? paper : paper with
 {
-    MaxIterations = ci ? 16 : 240,
+    Length = TrainingLength.Iterations(ci ? 16 : 240),
     Schedule = new StepsAtIterations(ci ? new long[] { 8, 12 } : new long[] { 120, 180 }),
     BatchSize = ci ? 32 : 64,
 };
-Console.WriteLine($"this run: batch {recipe.BatchSize}, lr /10 at iterations {string.Join(" and ", ((StepsAtIterations)recipe.Schedule).Milestones)}, {recipe.MaxIterations} iterations");
+Console.WriteLine($"this run: batch {recipe.BatchSize}, lr /10 at iterations {string.Join(" and ", ((StepsAtIterations)recipe.Schedule).Milestones)}, {recipe.Length}");
 '''),
     code('''
 var model = new ResNet.Trainer.Models.ResNetModel(spec, seed: 1);

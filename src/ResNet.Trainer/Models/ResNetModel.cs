@@ -139,6 +139,16 @@ public sealed class ResNetModel : Module<Tensor, Tensor>
                 nameof(input));
     }
 
+    /// <summary>The key of the first weight or buffer holding NaN or infinity, or null when every one is finite.</summary>
+    public string? FirstNonFiniteTensor()
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        foreach (var (key, t) in state_dict())
+            if (t.is_floating_point() && !t.isfinite().all().item<bool>()) return key;
+        return null;
+    }
+
     /// <summary>The convolutional trunk's stages (<c>layer1</c>...), for freezing or inspection.</summary>
     public IReadOnlyList<Sequential> Stages => layers;
 

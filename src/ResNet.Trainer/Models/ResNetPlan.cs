@@ -56,6 +56,17 @@ public static class ResNetPlan
         return blocks;
     }
 
+    /// <summary>
+    /// The smallest input size the network takes: its total downsampling (stem, max-pool and every stride-2 block), so that
+    /// the last stage still sees at least one pixel per window: 32 for the ImageNet family, 4 for the CIFAR family.
+    /// </summary>
+    public static int MinimumImageSize(ResNetSpec spec)
+    {
+        int factor = spec.Stem == StemKind.ImageNet ? 4 : 1; // 7x7/2 convolution and 3x3/2 max-pool
+        foreach (var b in Blocks(spec)) factor *= b.Stride;
+        return factor;
+    }
+
     /// <summary>Checks that a spec describes a buildable network.</summary>
     /// <exception cref="ArgumentException">A field is out of range; the message names it.</exception>
     public static void Validate(ResNetSpec spec)

@@ -33,10 +33,12 @@ public sealed record DegradationOptions
     public string Device { get; init; } = "cpu";
 
     /// <summary>The training options every net gets: the paper's CIFAR recipe with these settings and no validation split.</summary>
-    public TrainingOptions Recipe() => Recipes.PaperCifar() with
+    /// <param name="spec">The net (the recipe warms up nets of 110 layers or more); null: none.</param>
+    /// <exception cref="InvalidTrainingOptionException">A setting is out of range.</exception>
+    public TrainingOptions Recipe(ResNetSpec? spec = null) => new TrainingOverrides
     {
+        Recipe = "paper-cifar",
         Epochs = Epochs,
-        MaxIterations = null,
         Schedule = new StepsAtProgress([0.5, 0.75]),
         BatchSize = BatchSize,
         LearningRate = LearningRate,
@@ -45,8 +47,7 @@ public sealed record DegradationOptions
         Seed = Seed,
         Threads = Threads,
         Device = Device,
-        CheckpointDirectory = null,
-    };
+    }.Resolve(spec);
 }
 
 /// <summary>One net of the experiment and its per-epoch training figures.</summary>
@@ -173,9 +174,9 @@ public static class DegradationExperiment
                 specs.Add(ResNetSpec.Cifar((depth - 2) / 6, residual) with { InputChannels = train.Channels, NumClasses = train.ClassNames.Count });
         }
 
-        var recipe = o.Recipe();
+        var recipes = specs.Select(o.Recipe).ToList(); // every net's settings are checked before the first one trains
         var runs = new List<DegradationRun>();
-        foreach (var spec in specs)
+        foreach (var (spec, recipe) in specs.Zip(recipes))
         {
             if (cancellationToken.IsCancellationRequested) break;
             long parameters = ModelStats.Parameters(spec);

@@ -34,6 +34,7 @@ public static class Trainer
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(train);
         var o = options ?? new TrainingOptions();
+        o.Validate(model.Spec);
         var wall = Stopwatch.StartNew();
         var spec = model.Spec;
         void Say(string message) => progress?.Report(new TrainingProgress(ProgressKind.Message, 0, 0, 0, 0, 0, 0, null, null, 0, 0, TimeSpan.Zero, message));
@@ -65,7 +66,7 @@ public static class Trainer
             BatchSize = o.BatchSize, Shuffle = true, Augment = true, Seed = o.Seed, Workers = o.Workers, Prefetch = o.Prefetch,
             DropLast = train.Count > o.BatchSize, // a last batch of one image would break BatchNorm's statistics
         });
-        long totalIterations = o.MaxIterations ?? (long)o.Epochs * loader.BatchesPerEpoch;
+        long totalIterations = o.Length.TotalIterations(loader.BatchesPerEpoch);
         int epochs = (int)((totalIterations + loader.BatchesPerEpoch - 1) / loader.BatchesPerEpoch);
         var card = new ModelCard(spec, train.ClassNames, height, width, normalization, o.Augmentation);
 
@@ -193,6 +194,7 @@ public static class Trainer
                 else s = s with { EpochsWithoutImprovement = s.EpochsWithoutImprovement + 1 };
             }
             progress?.Report(Event(ProgressKind.Epoch, epoch, stats));
+            EnsureFinite(model, $"epoch {epoch + 1}", lastCheckpoint); // a NaN model is never checkpointed, saved or exported
             bool last = epoch + 1 >= epochs || iteration >= totalIterations;
             bool earlyStop = o.EarlyStoppingPatience is int patience && report is not null && s.EpochsWithoutImprovement >= patience;
             if (last || earlyStop || (epoch + 1) % Math.Max(1, o.CheckpointEvery) == 0)
@@ -223,6 +225,16 @@ public static class Trainer
         model.eval();
         Native.GlibcAllocator.ReleaseFreeMemory(); // the heap kept between steps goes back to the kernel
         return new TrainingResult(model, card, history, s.BestEpoch, stop, lastCheckpoint, wall.Elapsed);
+    }
+
+    /// <summary>Throws when a weight or buffer of <paramref name="model"/> is NaN or infinite, so that no such model is written.</summary>
+    internal static void EnsureFinite(Models.ResNetModel model, string when, string? lastCheckpoint)
+    {
+        if (model.FirstNonFiniteTensor() is not string key) return;
+        throw new TrainingDivergedException(
+            $"The weights became NaN or infinite at the end of {when} (first: '{key}'); the model is not saved. " +
+            "Try a lower learning rate or a warm-up, or check the images' normalization. " +
+            (lastCheckpoint is null ? "No checkpoint had been written." : $"The last good checkpoint '{lastCheckpoint}' is kept."), lastCheckpoint);
     }
 
     private static (int Height, int Width) InputSize(IImageSource train, TrainingOptions o)
