@@ -74,7 +74,7 @@ if (epoch)
     foreach (var b in loaderOnly.Epoch(0)) { using var t = tensor(b.Data, b.Shape); if (++nb == steps) break; }
     Report("loader only", steps * batch / lc.Elapsed.TotalSeconds);
     var warmRun = options with { Length = TrainingLength.Iterations(warm), FixedNormalization = Normalization.Compute(big, new ImagePipeline(3, size, size, null, Augmentation.Cifar), NormalizationKind.PerPixel) };
-    ResNet.Trainer.Training.Trainer.Train(model, big, null, warmRun);
+    ResNetTrainer.Train(model, big, null, warmRun);
     // The machine is shared and its speed drifts within seconds, so the end-to-end figure is taken as pairs: a bare
     // run of the same number of steps right before each epoch, and the median of the pairs' ratios.
     int rounds = int.Parse(arg.GetValueOrDefault("rounds", "3"), CultureInfo.InvariantCulture);
@@ -85,7 +85,7 @@ if (epoch)
         for (int i = 0; i < steps; i++) Step(x, y);
         double pairedBare = steps * batch / pairClock.Elapsed.TotalSeconds;
         var cpuEpoch = Process.GetCurrentProcess().TotalProcessorTime;
-        var result = ResNet.Trainer.Training.Trainer.Train(model, big, null, options with { FixedNormalization = warmRun.FixedNormalization });
+        var result = ResNetTrainer.Train(model, big, null, options with { FixedNormalization = warmRun.FixedNormalization });
         double endToEnd = steps * batch / result.History[0].Seconds;
         ratios.Add(endToEnd / pairedBare);
         Report("epoch", endToEnd, steps * batch / (Process.GetCurrentProcess().TotalProcessorTime - cpuEpoch).TotalSeconds, pairedStep: pairedBare);
@@ -112,7 +112,7 @@ static void TimeToAccuracy(string arch, int epochs, int batch, int threads)
         if (p.Kind != ProgressKind.Epoch) return;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{p.Epoch,5}  {clock.Elapsed.TotalSeconds,6:F0}  {p.Loss,10:F4}  {1 - p.ValidationError,8:P2}"));
     });
-    var result = ResNet.Trainer.Training.Trainer.Train(model, train, test, options, progress);
+    var result = ResNetTrainer.Train(model, train, test, options, progress);
     var final = Evaluator.Evaluate(model, test, result.Card.Pipeline);
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"final test accuracy {final.Accuracy:P2} after {result.History.Sum(h => h.Seconds):F0} s (epochs incl. the per-epoch test pass), peak RSS {Process.GetCurrentProcess().PeakWorkingSet64 / 1048576} MB"));

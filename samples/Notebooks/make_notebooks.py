@@ -539,7 +539,7 @@ Console.WriteLine($"this run: batch {recipe.BatchSize}, lr /10 at iterations {st
 '''),
     code('''
 var model = new ResNet.Trainer.Models.ResNetModel(spec, seed: 1);
-var run = Trainer.Train(model, train, null, recipe, new EpochPrinter());
+var run = ResNetTrainer.Train(model, train, null, recipe, new EpochPrinter());
 var report = Evaluator.Evaluate(model, test, run.Card.Pipeline);
 Console.WriteLine($"{spec.Name}: {run.History.Count} epochs ({run.History[^1].Iteration} iterations) in {run.Elapsed.TotalSeconds:F0} s; " +
                   $"best validation epoch {run.BestEpoch}; test error {report.Top1Error:P2} on {report.Count} images" +
@@ -562,7 +562,7 @@ foreach (var (arch, paperError) in table6)
     if (realCifar && !ci)
     {
         using var net = new ResNet.Trainer.Models.ResNetModel(s, seed: 1);
-        var r = Trainer.Train(net, train, null, Recipes.PaperCifar(s) with { Device = "cuda" }, new EpochPrinter());
+        var r = ResNetTrainer.Train(net, train, null, Recipes.PaperCifar(s) with { Device = "cuda" }, new EpochPrinter());
         var e = Evaluator.Evaluate(net, test, r.Card.Pipeline);
         Console.WriteLine($"{arch}: test error {e.Top1Error:P2} (paper: {paperError:F2} %)");
     }

@@ -130,7 +130,7 @@ internal static class TrainCommand
 
                 using var model = new ResNet.Trainer.Models.ResNetModel(spec, seed: options.Seed);
                 var printer = new ProgressPrinter(output, ProgressPrinter.IsTerminal(output));
-                var result = ResNet.Trainer.Training.Trainer.Train(model, opened.Train, null, options, printer, ct);
+                var result = ResNetTrainer.Train(model, opened.Train, null, options, printer, ct);
                 printer.EndLine();
 
                 Directory.CreateDirectory(outDir);

@@ -162,7 +162,7 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         int size = pretrained?.Normalization.Height ?? o.ImageSize ?? spec.DefaultImageSize;
         int channels = spec.InputChannels;
         var readInfo = new ResNetModelInfo(classes, channels, size, size, 1f, OnnxExporter.Input, OnnxExporter.ProbabilitiesOutput, null);
-        void Warn(string m) { ch.Warning(MessageSensitivity.None, "{0}", m); o.MetricsCallback?.Report(Message(m)); }
+        void Warn(string m) { ch.Warning(MessageSensitivity.None, "{0}", m); o.MetricsCallback?.Report(TrainingProgress.Note(m)); }
 
         var train = TrainingDataReader.Read(_ml, input, kind, o.ImageColumnName, o.ImageFolder, o.LabelColumnName, readInfo, o.SkipUndecodableImages, Warn);
         ch.Info(MessageSensitivity.None, "{0}", $"ResNet: {train.Count} training images, {classes.Length} classes, {spec.Name} at {channels}x{size}x{size}");
@@ -198,7 +198,7 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         }
         else
         {
-            var result = ResNet.Trainer.Training.Trainer.Train(model, train, validation, options, progress, o.CancellationToken);
+            var result = ResNetTrainer.Train(model, train, validation, options, progress, o.CancellationToken);
             LastTraining = result;
             normalization = result.Card.Normalization;
         }
@@ -214,9 +214,6 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         return ApplyResNetEstimator.CreateTransformer(_ml, onnx, "trained model", input, o.ImageColumnName, o.ImageFolder,
             o.ScoreColumnName, o.PredictedLabelColumnName, o.ScoringBatchSize, classes, o.ScoringThreads);
     }
-
-    private static TrainingProgress Message(string m) =>
-        new(ProgressKind.Message, 0, 0, 0, 0, 0, 0, null, null, 0, 0, TimeSpan.Zero, m);
 
     // Sends each event to mlContext.Log (through an ML.NET channel) and to the user's callback.
     private sealed class ForwardProgress(IChannel channel, IProgress<TrainingProgress>? user) : IProgress<TrainingProgress>

@@ -180,10 +180,10 @@ public static class DegradationExperiment
         {
             if (cancellationToken.IsCancellationRequested) break;
             long parameters = ModelStats.Parameters(spec);
-            progress?.Report(new TrainingProgress(ProgressKind.Message, 0, 0, 0, 0, 0, 0, null, null, 0, 0, TimeSpan.Zero,
+            progress?.Report(TrainingProgress.Note(
                 string.Create(CultureInfo.InvariantCulture, $"{spec.Name}: {parameters:N0} parameters, {o.Epochs} epochs on {train.Count} images")));
             using var model = new Models.ResNetModel(spec, seed: o.Seed);
-            var result = Trainer.Train(model, train, null, recipe, progress, cancellationToken);
+            var result = ResNetTrainer.Train(model, train, null, recipe, progress, cancellationToken);
             runs.Add(new DegradationRun(spec.Name, spec.Depth, spec.Residual, parameters, result.History, result.Elapsed));
         }
         return new DegradationResult(runs, train.Count);

@@ -186,7 +186,22 @@ public enum ProgressKind
 /// <param name="Message">Text of a message event.</param>
 public sealed record TrainingProgress(
     ProgressKind Kind, int Epoch, int Epochs, long Iteration, long TotalIterations, double Loss, double TrainError,
-    double? ValidationError, double? ValidationLoss, double LearningRate, double ImagesPerSecond, TimeSpan Eta, string? Message = null);
+    double? ValidationError, double? ValidationLoss, double LearningRate, double ImagesPerSecond, TimeSpan Eta, string? Message = null)
+{
+    /// <summary>A message event (fallbacks, resumption, checkpoints, the start of a net).</summary>
+    public static TrainingProgress Note(string message) =>
+        new(ProgressKind.Message, 0, 0, 0, 0, 0, 0, null, null, 0, 0, TimeSpan.Zero, message);
+
+    /// <summary>The event of a finished epoch, from its figures.</summary>
+    /// <param name="stats">The epoch's figures.</param>
+    /// <param name="epochs">Epochs in the run.</param>
+    /// <param name="totalIterations">Iterations in the run.</param>
+    /// <param name="imagesPerSecond">Training throughput.</param>
+    /// <param name="eta">Estimated time to the end.</param>
+    public static TrainingProgress EpochDone(EpochStats stats, int epochs, long totalIterations, double imagesPerSecond, TimeSpan eta) =>
+        new(ProgressKind.Epoch, stats.Epoch, epochs, stats.Iteration, totalIterations, stats.TrainLoss, stats.TrainError,
+            stats.ValidationError, stats.ValidationLoss, stats.LearningRate, imagesPerSecond, eta);
+}
 
 /// <summary>Figures of one finished epoch.</summary>
 /// <param name="Epoch">1-based epoch.</param>
@@ -210,7 +225,7 @@ public enum StopReason
     Cancelled,
 }
 
-/// <summary>The outcome of <see cref="Trainer.Train"/>.</summary>
+/// <summary>The outcome of <see cref="ResNetTrainer.Train"/>.</summary>
 /// <param name="Model">The trained model (best-on-validation weights when <see cref="TrainingOptions.KeepBest"/>).</param>
 /// <param name="Card">What scoring needs besides the weights: spec, class names, input size, normalization.</param>
 /// <param name="History">One entry per finished epoch (including those before a resume).</param>

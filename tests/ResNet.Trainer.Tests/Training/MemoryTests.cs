@@ -38,7 +38,7 @@ public class MemoryTests
             using var self = Process.GetCurrentProcess();
             resident.Add(self.WorkingSet64);
         });
-        var result = ResNet.Trainer.Training.Trainer.Train(model, data, validation, options, progress);
+        var result = ResNetTrainer.Train(model, data, validation, options, progress);
         Assert.Equal(12, result.History.Count);
         Assert.Equal(12, live.Count);
         // The first epoch creates the lasting state (momentum buffers, the best weights); after it, not one tensor more.

@@ -7,10 +7,10 @@ using static TorchSharp.torch;
 namespace ResNet.Trainer.Training;
 
 /// <summary>
-/// The training loop, top to bottom as in the paper's section 3.4: data, model, optimizer, schedule, the
-/// iterations, evaluation, checkpoints.
+/// The training loop, top to bottom as in the paper's section 3.4: the machine, the data, the optimizer, the iterations,
+/// the end of each epoch (validation, schedule, best weights, checkpoint), and the end of the run.
 /// </summary>
-public static class Trainer
+public static class ResNetTrainer
 {
     /// <summary>File name of the resumable checkpoint in <see cref="TrainingOptions.CheckpointDirectory"/>.</summary>
     public const string CheckpointFile = "last.ckpt";
@@ -22,13 +22,14 @@ public static class Trainer
     /// <param name="model">The network; its <see cref="ResNetSpec.NumClasses"/> must cover the data's classes.</param>
     /// <param name="train">Training images.</param>
     /// <param name="validation">Validation images; null holds out <see cref="TrainingOptions.ValidationFraction"/> of <paramref name="train"/> (or validates on none).</param>
-    /// <param name="options">Hyper-parameters; null takes the defaults.</param>
+    /// <param name="options">Hyper-parameters; null takes the defaults. Checked before anything else (<see cref="TrainingOptions.Validate"/>).</param>
     /// <param name="progress">Receives iteration, epoch and message events on the training thread.</param>
     /// <param name="cancellationToken">Stops after the current iteration, writes a checkpoint and returns with <see cref="StopReason.Cancelled"/>.</param>
-    /// <exception cref="TrainingDivergedException">The loss became NaN or infinite.</exception>
+    /// <exception cref="InvalidTrainingOptionException">An option is out of range.</exception>
+    /// <exception cref="TrainingDivergedException">The loss or the weights became NaN or infinite.</exception>
     /// <exception cref="CheckpointMismatchException">Resuming from a checkpoint of another architecture or class list.</exception>
     /// <exception cref="DeviceUnavailableException">CUDA was requested and is not available.</exception>
-    public static TrainingResult Train(Models.ResNetModel model, IImageSource train, IImageSource? validation = null, TrainingOptions? options = null,
+    public static TrainingResult Train(ResNetModel model, IImageSource train, IImageSource? validation = null, TrainingOptions? options = null,
         IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -37,7 +38,7 @@ public static class Trainer
         o.Validate(model.Spec);
         var wall = Stopwatch.StartNew();
         var spec = model.Spec;
-        void Say(string message) => progress?.Report(new TrainingProgress(ProgressKind.Message, 0, 0, 0, 0, 0, 0, null, null, 0, 0, TimeSpan.Zero, message));
+        void Say(string message) => progress?.Report(TrainingProgress.Note(message));
 
         // --- machine ---------------------------------------------------------------------------------
         if (o.Threads is int threads) torch.set_num_threads(threads);
@@ -51,7 +52,6 @@ public static class Trainer
             (train, validation) = DatasetSplit.Stratified(train, o.ValidationFraction, o.Seed);
         var (height, width) = InputSize(train, o);
         string? checkpointPath = o.CheckpointDirectory is null ? null : Path.Combine(o.CheckpointDirectory, CheckpointFile);
-        string? bestPath = o.CheckpointDirectory is null ? null : Path.Combine(o.CheckpointDirectory, BestWeightsFile);
         CheckpointState? resumed = null;
         if (o.Resume && checkpointPath is not null && File.Exists(checkpointPath))
             resumed = CheckCheckpoint(checkpointPath, spec, train.ClassNames);
@@ -66,169 +66,62 @@ public static class Trainer
             BatchSize = o.BatchSize, Shuffle = true, Augment = true, Seed = o.Seed, Workers = o.Workers, Prefetch = o.Prefetch,
             DropLast = train.Count > o.BatchSize, // a last batch of one image would break BatchNorm's statistics
         });
-        long totalIterations = o.Length.TotalIterations(loader.BatchesPerEpoch);
-        int epochs = (int)((totalIterations + loader.BatchesPerEpoch - 1) / loader.BatchesPerEpoch);
         var card = new ModelCard(spec, train.ClassNames, height, width, normalization, o.Augmentation);
 
         // --- optimizer and run state (section 3.4: SGD, momentum 0.9, weight decay) -------------------
         using var sgd = new Sgd(model.parameters(), o.Momentum, o.WeightDecay, o.Nesterov);
-        var s = resumed ?? new CheckpointState
+        var state = resumed ?? new CheckpointState
         {
             SpecJson = Checkpoint.SpecJson(spec), SpecName = spec.Name, Normalization = normalization, ClassNames = train.ClassNames,
             ImageHeight = height, ImageWidth = width, BatchSize = o.BatchSize, Seed = o.Seed,
         };
-        Dictionary<string, Tensor>? best = null;
-        if (resumed is not null)
-        {
-            RestoreCheckpoint(checkpointPath!, model, sgd, device);
-            if (bestPath is not null && File.Exists(bestPath)) best = ResNetWeights.ReadStateDict(bestPath);
-            Say($"Resumed from '{checkpointPath}' at epoch {s.Epoch + 1}, iteration {s.Iteration}.");
-        }
-        string? lastCheckpoint = resumed is null ? null : checkpointPath;
-        var warmupWindow = new Queue<double>(s.WarmupWindow);
-        bool warmupDone = s.WarmupDone || o.Warmup is not WarmupUntilTrainError;
-        var history = new List<EpochStats>(s.History);
-
-        double LearningRate(long iteration, double epoch)
-        {
-            if (!warmupDone && o.Warmup is WarmupUntilTrainError w) return w.LearningRate;
-            double factor = o.Schedule.Factor(new ScheduleClock(iteration, totalIterations, epoch)) * s.PlateauFactor;
-            if (o.Warmup is LinearWarmup linear) factor *= linear.Factor(iteration);
-            return o.LearningRate * factor;
-        }
-
-        long iteration = s.Iteration;
-        CheckpointState Snapshot(int epoch, int batchInEpoch, double lossSum, long errors, long seen) => s with
-        {
-            Iteration = iteration, Epoch = epoch, BatchInEpoch = batchInEpoch, EpochLossSum = lossSum, EpochErrors = errors, EpochSeen = seen,
-            WarmupDone = warmupDone, WarmupWindow = warmupWindow.ToArray(), History = history,
-        };
-
-        void SaveCheckpoint(CheckpointState state)
-        {
-            if (checkpointPath is null) return;
-            Checkpoint.Save(checkpointPath, state, model, sgd.State);
-            lastCheckpoint = checkpointPath;
-        }
+        using var run = new TrainingRun(model, sgd, o, device, state, loader.BatchesPerEpoch, progress);
+        if (resumed is not null) run.Resume();
 
         // --- the iterations ----------------------------------------------------------------------------
-        long imagesThisRun = 0;
-        var stepClock = new Stopwatch();
         var stop = StopReason.Completed;
-        for (int epoch = s.Epoch; epoch < epochs && iteration < totalIterations; epoch++)
+        for (int epoch = state.Epoch; epoch < run.Epochs && !run.Finished; epoch++)
         {
-            var epochClock = Stopwatch.StartNew();
-            bool resumingThisEpoch = resumed is not null && epoch == s.Epoch;
-            int batchInEpoch = resumingThisEpoch ? s.BatchInEpoch : 0;
-            double lossSum = resumingThisEpoch ? s.EpochLossSum : 0;
-            long errors = resumingThisEpoch ? s.EpochErrors : 0, seen = resumingThisEpoch ? s.EpochSeen : 0;
-            double lr = LearningRate(iteration, epoch);
-            model.train();
-            foreach (var batch in loader.Epoch(epoch, batchInEpoch))
+            run.BeginEpoch(epoch, resuming: resumed is not null && epoch == state.Epoch);
+            foreach (var batch in loader.Epoch(epoch, run.BatchInEpoch))
             {
-                if (iteration >= totalIterations) break;
+                if (run.Finished) break;
                 if (cancellationToken.IsCancellationRequested)
                 {
-                    SaveCheckpoint(Snapshot(epoch, batchInEpoch, lossSum, errors, seen));
-                    Say(lastCheckpoint is null ? "Cancelled." : $"Cancelled; checkpoint written to '{lastCheckpoint}'. Resume with the same options and Resume = true.");
+                    run.SaveCheckpoint(epochDone: false);
+                    Say(run.LastCheckpoint is null ? "Cancelled." : $"Cancelled; checkpoint written to '{run.LastCheckpoint}'. Resume with the same options and Resume = true.");
                     stop = StopReason.Cancelled;
                     break;
                 }
-                lr = LearningRate(iteration, epoch + (double)batchInEpoch / loader.BatchesPerEpoch);
-                stepClock.Start();
-                double loss;
-                long wrong;
-                using (var scope = NewDisposeScope())
-                {
-                    var x = tensor(batch.Data, batch.Shape).to(device);
-                    var y = tensor(batch.Labels).to(device);
-                    var logits = model.forward(x);
-                    var objective = nn.functional.cross_entropy(logits, y, label_smoothing: o.LabelSmoothing);
-                    loss = objective.item<float>();
-                    if (!double.IsFinite(loss))
-                        throw new TrainingDivergedException(
-                            $"The training loss became {loss} at epoch {epoch + 1}, iteration {iteration + 1} (learning rate {lr:G4}). " +
-                            $"Try a lower learning rate (e.g. {lr / 10:G4}), a warm-up, or check the images' normalization. " +
-                            (lastCheckpoint is null ? "No checkpoint had been written." : $"The last good checkpoint '{lastCheckpoint}' is kept."), lastCheckpoint);
-                    sgd.ZeroGrad();
-                    objective.backward();
-                    sgd.Step(lr);
-                    wrong = logits.argmax(1).ne(y).sum().item<long>();
-                }
-                stepClock.Stop();
-                iteration++; batchInEpoch++;
-                imagesThisRun += batch.Count;
-                lossSum += loss * batch.Count; errors += wrong; seen += batch.Count;
-                if (!warmupDone && o.Warmup is WarmupUntilTrainError rule)
-                {
-                    warmupWindow.Enqueue((double)wrong / batch.Count);
-                    if (warmupWindow.Count > rule.Window) warmupWindow.Dequeue();
-                    if ((warmupWindow.Count == rule.Window && warmupWindow.Average() < rule.ErrorBelow) || iteration >= rule.MaxIterations)
-                    {
-                        warmupDone = true;
-                        Say($"Warm-up done at iteration {iteration} (training error {warmupWindow.Average():P1}); learning rate back to the schedule.");
-                    }
-                }
-                if (iteration % o.ProgressEvery == 0)
-                    progress?.Report(Event(ProgressKind.Iteration, epoch, null));
+                run.Step(batch);
             }
-            if (stop == StopReason.Cancelled) break;
-            if (seen == 0) break;
+            if (stop == StopReason.Cancelled || run.EpochIsEmpty) break;
 
             // --- end of epoch: validate, adapt the schedule, keep the best, checkpoint ------------------
             EvaluationReport? report = validation is null ? null
                 : Evaluator.Evaluate(model, validation, pipeline, new EvaluationOptions { BatchSize = o.EvaluationBatchSize, Workers = o.Workers });
-            var stats = new EpochStats(epoch + 1, iteration, lossSum / seen, (double)errors / seen, report?.Loss, report?.Top1Error, lr, epochClock.Elapsed.TotalSeconds);
-            history.Add(stats);
-            s = s with { Iteration = iteration };
-            if (o.Schedule is DivideOnPlateau plateau)
-                s = UpdatePlateau(s, plateau, report?.Top1Error ?? stats.TrainLoss, Say);
-            if (report is not null)
-            {
-                if (report.Top1Error < s.BestValidationError)
-                {
-                    s = s with { BestValidationError = report.Top1Error, BestEpoch = epoch + 1, EpochsWithoutImprovement = 0 };
-                    best = CopyState(model, best);
-                    if (bestPath is not null) ResNetWeights.Save(model, bestPath);
-                }
-                else s = s with { EpochsWithoutImprovement = s.EpochsWithoutImprovement + 1 };
-            }
-            progress?.Report(Event(ProgressKind.Epoch, epoch, stats));
-            EnsureFinite(model, $"epoch {epoch + 1}", lastCheckpoint); // a NaN model is never checkpointed, saved or exported
-            bool last = epoch + 1 >= epochs || iteration >= totalIterations;
-            bool earlyStop = o.EarlyStoppingPatience is int patience && report is not null && s.EpochsWithoutImprovement >= patience;
-            if (last || earlyStop || (epoch + 1) % Math.Max(1, o.CheckpointEvery) == 0)
-                SaveCheckpoint(Snapshot(epoch + 1, 0, 0, 0, 0));
+            run.EndEpoch(report);
+            bool last = epoch + 1 >= run.Epochs || run.Finished;
+            bool earlyStop = run.ShouldStopEarly(report);
+            if (last || earlyStop || (epoch + 1) % o.CheckpointEvery == 0)
+                run.SaveCheckpoint(epochDone: true);
             if (earlyStop)
             {
-                Say($"Early stop: no validation improvement for {s.EpochsWithoutImprovement} epochs (best: epoch {s.BestEpoch}, error {s.BestValidationError:P2}).");
+                Say($"Early stop: no validation improvement for {run.State.EpochsWithoutImprovement} epochs (best: epoch {run.State.BestEpoch}, error {run.State.BestValidationError:P2}).");
                 stop = StopReason.EarlyStopped;
                 break;
-            }
-
-            TrainingProgress Event(ProgressKind kind, int e, EpochStats? done)
-            {
-                double perSecond = stepClock.Elapsed.TotalSeconds > 0 ? imagesThisRun / stepClock.Elapsed.TotalSeconds : 0;
-                double secondsPerIteration = imagesThisRun > 0 ? stepClock.Elapsed.TotalSeconds * o.BatchSize / imagesThisRun : 0;
-                return new TrainingProgress(kind, e + 1, epochs, iteration, totalIterations, lossSum / Math.Max(1, seen), (double)errors / Math.Max(1, seen),
-                    done?.ValidationError, done?.ValidationLoss, lr, perSecond, TimeSpan.FromSeconds(secondsPerIteration * (totalIterations - iteration)));
             }
         }
 
         // --- the end: the best weights on validation, in evaluation mode ------------------------------
-        if (o.KeepBest && best is not null && stop != StopReason.Cancelled)
-        {
-            using var _ = no_grad();
-            foreach (var (key, t) in model.state_dict()) t.copy_(best[key]);
-        }
-        if (best is not null) foreach (var t in best.Values) t.Dispose();
+        if (o.KeepBest && stop != StopReason.Cancelled) run.RestoreBest();
         model.eval();
         Native.GlibcAllocator.ReleaseFreeMemory(); // the heap kept between steps goes back to the kernel
-        return new TrainingResult(model, card, history, s.BestEpoch, stop, lastCheckpoint, wall.Elapsed);
+        return new TrainingResult(model, card, run.History, run.State.BestEpoch, stop, run.LastCheckpoint, wall.Elapsed);
     }
 
     /// <summary>Throws when a weight or buffer of <paramref name="model"/> is NaN or infinite, so that no such model is written.</summary>
-    internal static void EnsureFinite(Models.ResNetModel model, string when, string? lastCheckpoint)
+    internal static void EnsureFinite(ResNetModel model, string when, string? lastCheckpoint)
     {
         if (model.FirstNonFiniteTensor() is not string key) return;
         throw new TrainingDivergedException(
@@ -268,7 +161,7 @@ public static class Trainer
         return $"{spec.Depth} layers, {spec.InputChannels} input channel(s), {spec.NumClasses} classes";
     }
 
-    private static void RestoreCheckpoint(string path, Models.ResNetModel model, Sgd sgd, Device device)
+    internal static void RestoreCheckpoint(string path, ResNetModel model, Sgd sgd)
     {
         var (_, weights, momentum) = Checkpoint.Read(path);
         try
@@ -289,7 +182,7 @@ public static class Trainer
         }
     }
 
-    private static Dictionary<string, Tensor> CopyState(nn.Module model, Dictionary<string, Tensor>? into)
+    internal static Dictionary<string, Tensor> CopyState(nn.Module model, Dictionary<string, Tensor>? into)
     {
         if (into is not null) foreach (var t in into.Values) t.Dispose();
         using var _ = no_grad();
@@ -298,7 +191,7 @@ public static class Trainer
         return model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone().DetachFromDisposeScope());
     }
 
-    private static CheckpointState UpdatePlateau(CheckpointState s, DivideOnPlateau plateau, double metric, Action<string> say)
+    internal static CheckpointState UpdatePlateau(CheckpointState s, DivideOnPlateau plateau, double metric, Action<string> say)
     {
         if (metric < s.PlateauBest - plateau.MinImprovement) return s with { PlateauBest = metric, PlateauBad = 0 };
         int bad = s.PlateauBad + 1;
