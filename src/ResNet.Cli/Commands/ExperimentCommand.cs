@@ -45,14 +45,15 @@ internal static class ExperimentCommand
                 var options = new DegradationOptions
                 {
                     Depths = ParseDepths(parse.GetValue(depths)!),
-                    Epochs = Positive(parse.GetValue(epochs), "--epochs"),
-                    BatchSize = Positive(parse.GetValue(batch), "--batch-size"),
+                    Epochs = parse.GetValue(epochs),
+                    BatchSize = parse.GetValue(batch),
                     LearningRate = parse.GetValue(lr),
                     Augmentation = Augmentation.Parse(parse.GetValue(augment)!),
                     Seed = parse.GetValue(seed),
                     Threads = parse.GetValue(threads),
                     Device = parse.GetValue(device)!,
                 };
+                options.Recipe(); // every setting is checked before the data is read
                 var opened = DataLocator.Open(parse.GetValue(data)!, null, null, BadImagePolicy.Skip, w => error.WriteLine("warning: " + w));
                 IImageSource train = opened.Train;
                 int size = parse.GetValue(subset);
@@ -79,7 +80,7 @@ internal static class ExperimentCommand
             catch (Exception ex) when (ex is InvalidDatasetException or CorruptDataException or DirectoryNotFoundException or FileNotFoundException
                 or UnknownArchitectureException or DeviceUnavailableException or TrainingDivergedException or ArgumentException or IOException)
             {
-                error.WriteLine("error: " + ex.Message);
+                error.WriteLine("error: " + OptionFlags.Message(ex));
                 return Task.FromResult(2);
             }
         });
@@ -96,7 +97,4 @@ internal static class ExperimentCommand
         if (depths.Length == 0) throw new ArgumentException("--depths is empty. Give depths 6n+2 separated by commas, e.g. 20,56.");
         return depths;
     }
-
-    private static int Positive(int value, string name) =>
-        value > 0 ? value : throw new ArgumentException($"{name} {value} must be at least 1.");
 }

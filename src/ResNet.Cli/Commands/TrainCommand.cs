@@ -28,20 +28,57 @@ internal static class TrainCommand
         public readonly Option<string?> Augment = new("--augment") { Description = "none, cifar (pad 4, crop, flip) or imagenet (scale, crop, flip, colour)." };
         public readonly Option<string?> Normalize = new("--normalize") { Description = "per-pixel (the paper), per-channel or none." };
         public readonly Option<int?> ImageSize = new("--image-size") { Description = "Resize images to this size (default: the data's size)." };
+        public readonly Option<bool> AllowLargeImages = new("--allow-large-images") { Description = $"Accept an --image-size above {TrainingOptions.MaxImageSize}." };
         public readonly Option<int?> Channels = new("--channels") { Description = "Model input channels, 1 or 3 (default: from the data)." };
         public readonly Option<double?> Validation = new("--validation") { Description = "Share of the training set held out for validation (e.g. 0.1)." };
         public readonly Option<int?> Seed = new("--seed") { Description = "Seed of weights, shuffling, augmentation and split." };
-        public readonly Option<string> Device = new("--device") { Description = "cpu, cuda, cuda:N or auto.", DefaultValueFactory = _ => "cpu" };
+        public readonly Option<string?> Device = new("--device") { Description = "cpu, cuda, cuda:N or auto (default: cpu)." };
         public readonly Option<int?> Threads = new("--threads") { Description = "CPU threads for TorchSharp (default: all cores)." };
         public readonly Option<int?> Workers = new("--workers") { Description = "Loader threads that decode and augment." };
-        public readonly Option<int> CheckpointEvery = new("--checkpoint-every") { Description = "Write a checkpoint every N epochs.", DefaultValueFactory = _ => 1 };
+        public readonly Option<int?> CheckpointEvery = new("--checkpoint-every") { Description = "Write a checkpoint every N epochs (default: 1)." };
         public readonly Option<bool> Resume = new("--resume") { Description = "Continue from <output>/checkpoints/last.ckpt." };
         public readonly Option<int?> EarlyStop = new("--early-stopping") { Description = "Stop after N epochs without validation improvement." };
         public readonly Option<bool> StrictImages = new("--strict-images") { Description = "Stop on a corrupt or non-image file instead of skipping it with a warning." };
         public readonly Option<string> TestMode = new("--test-mode") { Description = "Test-time views: single, ten-crop or multi-scale.", DefaultValueFactory = _ => "single" };
 
+        /// <summary>The user's changes to the recipe, as parsed: every flag left out keeps the recipe's value.</summary>
+        public TrainingOverrides Overrides(ParseResult p, string checkpoints) => new()
+        {
+            Recipe = p.GetValue(Recipe)!,
+            Epochs = p.GetValue(Epochs),
+            Iterations = p.GetValue(Iterations),
+            BatchSize = p.GetValue(BatchSize),
+            LearningRate = p.GetValue(Lr),
+            Schedule = p.GetValue(Schedule) is string s ? LearningRateSchedule.Parse(s) : null,
+            Momentum = p.GetValue(Momentum),
+            Nesterov = p.GetValue(Nesterov) ? true : null,
+            WeightDecay = p.GetValue(WeightDecay),
+            LabelSmoothing = p.GetValue(LabelSmoothing),
+            Warmup = p.GetValue(Warmup) is int w ? new LinearWarmup(w) : null,
+            Augmentation = p.GetValue(Augment) is string a ? ResNet.Trainer.Data.Augmentation.Parse(a) : null,
+            Normalization = p.GetValue(Normalize) switch
+            {
+                null => null,
+                "per-pixel" => NormalizationKind.PerPixel,
+                "per-channel" => NormalizationKind.PerChannel,
+                "none" => NormalizationKind.None,
+                var other => throw new ArgumentException($"--normalize '{other}' is not one of per-pixel, per-channel, none."),
+            },
+            ImageSize = p.GetValue(ImageSize),
+            AllowLargeImages = p.GetValue(AllowLargeImages) ? true : null,
+            ValidationFraction = p.GetValue(Validation),
+            Seed = p.GetValue(Seed),
+            Device = p.GetValue(Device),
+            Threads = p.GetValue(Threads),
+            Workers = p.GetValue(Workers),
+            CheckpointDirectory = checkpoints,
+            CheckpointEvery = p.GetValue(CheckpointEvery),
+            Resume = p.GetValue(Resume),
+            EarlyStoppingPatience = p.GetValue(EarlyStop),
+        };
+
         public IEnumerable<Option> All => [Arch, Recipe, Epochs, Iterations, BatchSize, Lr, Schedule, Momentum, Nesterov, WeightDecay, LabelSmoothing, Warmup,
-            Augment, Normalize, ImageSize, Channels, Validation, Seed, Device, Threads, Workers, CheckpointEvery, Resume, EarlyStop, StrictImages, TestMode];
+            Augment, Normalize, ImageSize, AllowLargeImages, Channels, Validation, Seed, Device, Threads, Workers, CheckpointEvery, Resume, EarlyStop, StrictImages, TestMode];
     }
 
     public static Command Create(TextWriter output)
@@ -59,22 +96,17 @@ internal static class TrainCommand
     /// <summary>One training run from parsed options: used by <c>train</c> and <c>demo</c>.</summary>
     internal static class Session
     {
-        public static int Run(ParseResult parse, Options o, string dataPath, string? testPath, string outDir, Func<TrainingOptions, TrainingOptions>? adjust, TextWriter output, CancellationToken ct)
+        public static int Run(ParseResult parse, Options o, string dataPath, string? testPath, string outDir, Func<TrainingOverrides, TrainingOverrides>? adjust, TextWriter output, CancellationToken ct)
         {
             var error = parse.InvocationConfiguration.Error;
             var inv = CultureInfo.InvariantCulture;
             try
             {
-                var warnings = new List<string>();
-                var onBad = parse.GetValue(o.StrictImages) ? BadImagePolicy.Error : BadImagePolicy.Skip;
-                var opened = DataLocator.Open(dataPath, parse.GetValue(o.Channels), parse.GetValue(o.ImageSize), onBad, w => { warnings.Add(w); error.WriteLine("warning: " + w); });
-                IImageSource? testSource = opened.Test;
-                if (testPath is not null)
-                    testSource = DataLocator.Open(testPath, opened.Train.Channels, parse.GetValue(o.ImageSize), onBad, w => error.WriteLine("warning: " + w)).Train;
-
-                var spec = ResNetSpec.Parse(parse.GetValue(o.Arch)!) with { InputChannels = opened.Train.Channels, NumClasses = opened.Train.ClassNames.Count };
-                var options = Build(parse, o, spec, Path.Combine(outDir, "checkpoints"));
-                if (adjust is not null) options = adjust(options);
+                // Every setting is checked before the data is read or a file is written.
+                var arch = ResNetSpec.Parse(parse.GetValue(o.Arch)!);
+                var overrides = o.Overrides(parse, Path.Combine(outDir, "checkpoints"));
+                if (adjust is not null) overrides = adjust(overrides);
+                var options = overrides.Resolve(arch);
                 string mode = parse.GetValue(o.TestMode)!;
                 var testMode = mode switch
                 {
@@ -84,13 +116,21 @@ internal static class TrainCommand
                     _ => throw new ArgumentException($"--test-mode '{mode}' is not one of single, ten-crop, multi-scale."),
                 };
 
+                var warnings = new List<string>();
+                var onBad = parse.GetValue(o.StrictImages) ? BadImagePolicy.Error : BadImagePolicy.Skip;
+                var opened = DataLocator.Open(dataPath, parse.GetValue(o.Channels), parse.GetValue(o.ImageSize), onBad, w => { warnings.Add(w); error.WriteLine("warning: " + w); });
+                IImageSource? testSource = opened.Test;
+                if (testPath is not null)
+                    testSource = DataLocator.Open(testPath, opened.Train.Channels, parse.GetValue(o.ImageSize), onBad, w => error.WriteLine("warning: " + w)).Train;
+                var spec = arch with { InputChannels = opened.Train.Channels, NumClasses = opened.Train.ClassNames.Count };
+
                 output.WriteLine($"data: {opened.Description}");
                 output.WriteLine(string.Create(inv, $"model: {spec.Name}, {ModelStats.Parameters(spec):N0} parameters, input {spec.InputChannels} channel(s), {spec.NumClasses} classes"));
-                output.WriteLine(string.Create(inv, $"recipe: {parse.GetValue(o.Recipe)}; batch {options.BatchSize}, lr {options.LearningRate}, {options.Schedule.GetType().Name}, momentum {options.Momentum}{(options.Nesterov ? " (Nesterov)" : "")}, weight decay {options.WeightDecay}, {(options.MaxIterations is long it ? $"{it} iterations" : $"{options.Epochs} epochs")}, device {options.Device}"));
+                output.WriteLine(string.Create(inv, $"recipe: {parse.GetValue(o.Recipe)}; batch {options.BatchSize}, lr {options.LearningRate}, {options.Schedule.GetType().Name}, momentum {options.Momentum}{(options.Nesterov ? " (Nesterov)" : "")}, weight decay {options.WeightDecay}, {options.Length}, device {options.Device}"));
 
                 using var model = new ResNet.Trainer.Models.ResNetModel(spec, seed: options.Seed);
                 var printer = new ProgressPrinter(output, ProgressPrinter.IsTerminal(output));
-                var result = ResNet.Trainer.Training.Trainer.Train(model, opened.Train, null, options, printer, ct);
+                var result = ResNetTrainer.Train(model, opened.Train, null, options, printer, ct);
                 printer.EndLine();
 
                 Directory.CreateDirectory(outDir);
@@ -146,48 +186,9 @@ internal static class TrainCommand
             catch (Exception ex) when (ex is InvalidDatasetException or CorruptDataException or DirectoryNotFoundException or FileNotFoundException
                 or UnknownArchitectureException or UnknownRecipeException or CheckpointMismatchException or DeviceUnavailableException or TrainingDivergedException or ArgumentException or IOException)
             {
-                error.WriteLine("error: " + ex.Message);
+                error.WriteLine("error: " + OptionFlags.Message(ex));
                 return 2;
             }
-        }
-
-        private static TrainingOptions Build(ParseResult p, Options o, ResNetSpec spec, string checkpoints)
-        {
-            var t = Recipes.Get(p.GetValue(o.Recipe)!, spec);
-            int? epochs = p.GetValue(o.Epochs);
-            long? iterations = p.GetValue(o.Iterations);
-            return t with
-            {
-                Epochs = epochs ?? t.Epochs,
-                MaxIterations = iterations ?? (epochs is null ? t.MaxIterations : null),
-                BatchSize = p.GetValue(o.BatchSize) ?? t.BatchSize,
-                LearningRate = p.GetValue(o.Lr) ?? t.LearningRate,
-                Schedule = p.GetValue(o.Schedule) is string s ? LearningRateSchedule.Parse(s) : t.Schedule,
-                Momentum = p.GetValue(o.Momentum) ?? t.Momentum,
-                Nesterov = p.GetValue(o.Nesterov) || t.Nesterov,
-                WeightDecay = p.GetValue(o.WeightDecay) ?? t.WeightDecay,
-                LabelSmoothing = p.GetValue(o.LabelSmoothing) ?? t.LabelSmoothing,
-                Warmup = p.GetValue(o.Warmup) is int w ? new LinearWarmup(w) : t.Warmup,
-                Augmentation = p.GetValue(o.Augment) is string a ? Augmentation.Parse(a) : t.Augmentation,
-                Normalization = p.GetValue(o.Normalize) switch
-                {
-                    null => t.Normalization,
-                    "per-pixel" => NormalizationKind.PerPixel,
-                    "per-channel" => NormalizationKind.PerChannel,
-                    "none" => NormalizationKind.None,
-                    var other => throw new ArgumentException($"--normalize '{other}' is not one of per-pixel, per-channel, none."),
-                },
-                ImageSize = p.GetValue(o.ImageSize) ?? t.ImageSize,
-                ValidationFraction = p.GetValue(o.Validation) ?? t.ValidationFraction,
-                Seed = p.GetValue(o.Seed) ?? t.Seed,
-                Device = p.GetValue(o.Device)!,
-                Threads = p.GetValue(o.Threads) ?? t.Threads,
-                Workers = p.GetValue(o.Workers) ?? t.Workers,
-                CheckpointDirectory = checkpoints,
-                CheckpointEvery = p.GetValue(o.CheckpointEvery),
-                Resume = p.GetValue(o.Resume),
-                EarlyStoppingPatience = p.GetValue(o.EarlyStop) ?? t.EarlyStoppingPatience,
-            };
         }
     }
 }

@@ -116,7 +116,7 @@ internal static class Checkpoint
         {
             byte[] magic = reader.ReadBytes(Magic.Length);
             if (!magic.AsSpan().SequenceEqual(Magic))
-                throw new CorruptDataException($"'{path}' is not a ResNet.Trainer checkpoint (written by Trainer.Train as last.ckpt). To load plain weights use ResNetWeights.Load.", path);
+                throw new CorruptDataException($"'{path}' is not a ResNet.Trainer checkpoint (written by ResNetTrainer.Train as last.ckpt). To load plain weights use ResNetWeights.Load.", path);
             int version = reader.ReadInt32();
             if (version != Version)
                 throw new CorruptDataException($"Checkpoint '{path}' has format version {version}; this build reads version {Version}.", path);
