@@ -138,22 +138,12 @@ public static class Trainer
                 double loss;
                 long wrong;
                 using (var scope = NewDisposeScope())
-                {
-                    var x = tensor(batch.Data, batch.Shape).to(device);
-                    var y = tensor(batch.Labels).to(device);
-                    var logits = model.forward(x);
-                    var objective = nn.functional.cross_entropy(logits, y, label_smoothing: o.LabelSmoothing);
-                    loss = objective.item<float>();
-                    if (!double.IsFinite(loss))
-                        throw new TrainingDivergedException(
-                            $"The training loss became {loss} at epoch {epoch + 1}, iteration {iteration + 1} (learning rate {lr:G4}). " +
-                            $"Try a lower learning rate (e.g. {lr / 10:G4}), a warm-up, or check the images' normalization. " +
-                            (lastCheckpoint is null ? "No checkpoint had been written." : $"The last good checkpoint '{lastCheckpoint}' is kept."), lastCheckpoint);
-                    sgd.ZeroGrad();
-                    objective.backward();
-                    sgd.Step(lr);
-                    wrong = logits.argmax(1).ne(y).sum().item<long>();
-                }
+                    (loss, wrong) = TrainingStep.Run(model, sgd, tensor(batch.Data, batch.Shape).to(device), tensor(batch.Labels).to(device), lr, o.LabelSmoothing);
+                if (!double.IsFinite(loss))
+                    throw new TrainingDivergedException(
+                        $"The training loss became {loss} at epoch {epoch + 1}, iteration {iteration + 1} (learning rate {lr:G4}). " +
+                        $"Try a lower learning rate (e.g. {lr / 10:G4}), a warm-up, or check the images' normalization. " +
+                        (lastCheckpoint is null ? "No checkpoint had been written." : $"The last good checkpoint '{lastCheckpoint}' is kept."), lastCheckpoint);
                 stepClock.Stop();
                 iteration++; batchInEpoch++;
                 imagesThisRun += batch.Count;
