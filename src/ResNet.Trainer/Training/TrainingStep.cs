@@ -15,7 +15,7 @@ internal static class TrainingStep
     {
         var logits = network.forward(x);
         var objective = nn.functional.cross_entropy(logits, y, label_smoothing: labelSmoothing);
-        double loss = objective.item<float>();
+        double loss = objective.ToDouble(); // in the objective's own dtype: float64 keeps every digit (the PyTorch parity test)
         if (!double.IsFinite(loss)) return (loss, 0);
         sgd.ZeroGrad();
         objective.backward();
