@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using ResNet.Cli.Hosting;
 using ResNet.Cli.Reporting;
 using ResNet.Trainer.Data;
 using ResNet.Trainer.Models;
@@ -37,52 +38,44 @@ internal static class ExperimentCommand
             "Train plain and residual nets of the same depths with the same recipe and compare their training error (the paper's Fig. 6). " +
             "Writes degradation.csv (one row per net and epoch) and degradation.svg to --output.")
         { data, depths, epochs, subset, batch, lr, augment, seed, threads, device, outDir };
-        cmd.SetAction((parse, ct) =>
+        cmd.SetAction((parse, ct) => Task.FromResult(UserErrors.Run(parse, () =>
         {
             var error = parse.InvocationConfiguration.Error;
-            try
+            var options = new DegradationOptions
             {
-                var options = new DegradationOptions
-                {
-                    Depths = ParseDepths(parse.GetValue(depths)!),
-                    Epochs = Positive(parse.GetValue(epochs), "--epochs"),
-                    BatchSize = Positive(parse.GetValue(batch), "--batch-size"),
-                    LearningRate = parse.GetValue(lr),
-                    Augmentation = Augmentation.Parse(parse.GetValue(augment)!),
-                    Seed = parse.GetValue(seed),
-                    Threads = parse.GetValue(threads),
-                    Device = parse.GetValue(device)!,
-                };
-                var opened = DataLocator.Open(parse.GetValue(data)!, null, null, BadImagePolicy.Skip, w => error.WriteLine("warning: " + w));
-                IImageSource train = opened.Train;
-                int size = parse.GetValue(subset);
-                if (size < 0) throw new ArgumentException($"--subset {size} is negative; give a number of images, or 0 for all.");
-                if (size > 0 && size < train.Count)
-                    train = InMemoryImages.From(DatasetSplit.Balanced(train, Math.Max(1, size / train.ClassNames.Count)));
+                Depths = ParseDepths(parse.GetValue(depths)!),
+                Epochs = Positive(parse.GetValue(epochs), "--epochs"),
+                BatchSize = Positive(parse.GetValue(batch), "--batch-size"),
+                LearningRate = parse.GetValue(lr),
+                Augmentation = Augmentation.Parse(parse.GetValue(augment)!),
+                Seed = parse.GetValue(seed),
+                Threads = parse.GetValue(threads),
+                Device = parse.GetValue(device)!,
+            };
+            string dir = parse.GetValue(outDir)!;
+            OutputFolder.Prepare(dir, "--output", parse.GetValue(data));
+            var opened = DataLocator.Open(parse.GetValue(data)!, null, null, BadImagePolicy.Skip, w => error.WriteLine("warning: " + w));
+            IImageSource train = opened.Train;
+            int size = parse.GetValue(subset);
+            if (size < 0) throw new ArgumentException($"--subset {size} is negative; give a number of images, or 0 for all.");
+            if (size > 0 && size < train.Count)
+                train = InMemoryImages.From(DatasetSplit.Balanced(train, Math.Max(1, size / train.ClassNames.Count)));
 
-                output.WriteLine($"data: {opened.Description}");
-                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"experiment: plain and residual nets of depths {string.Join(", ", options.Depths)}; {options.Epochs} epochs each on {train.Count} images; batch {options.BatchSize}, lr {options.LearningRate} (/10 at 50% and 75%), momentum 0.9, weight decay 1e-4"));
-                var printer = new ProgressPrinter(output, ProgressPrinter.IsTerminal(output));
-                var result = DegradationExperiment.Run(train, options, printer, ct);
-                printer.EndLine();
+            output.WriteLine($"data: {opened.Description}");
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"experiment: plain and residual nets of depths {string.Join(", ", options.Depths)}; {options.Epochs} epochs each on {train.Count} images; batch {options.BatchSize}, lr {options.LearningRate} (/10 at 50% and 75%), momentum 0.9, weight decay 1e-4"));
+            var printer = new ProgressPrinter(output, ProgressPrinter.IsTerminal(output));
+            var result = DegradationExperiment.Run(train, options, printer, ct);
+            printer.EndLine();
 
-                string dir = parse.GetValue(outDir)!;
-                Directory.CreateDirectory(dir);
-                File.WriteAllText(Path.Combine(dir, "degradation.csv"), result.ToCsv());
-                if (result.Runs.Count > 0) File.WriteAllText(Path.Combine(dir, "degradation.svg"), result.ToSvg());
-                output.WriteLine();
-                output.Write(result.Summary());
-                output.WriteLine($"files in {Path.GetFullPath(dir)}: degradation.csv (one row per net and epoch){(result.Runs.Count > 0 ? ", degradation.svg" : "")}");
-                return Task.FromResult(ct.IsCancellationRequested ? 130 : 0);
-            }
-            catch (Exception ex) when (ex is InvalidDatasetException or CorruptDataException or DirectoryNotFoundException or FileNotFoundException
-                or UnknownArchitectureException or DeviceUnavailableException or TrainingDivergedException or ArgumentException or IOException)
-            {
-                error.WriteLine("error: " + ex.Message);
-                return Task.FromResult(2);
-            }
-        });
+            Reports.WriteText(Path.Combine(dir, "degradation.csv"), result.ToCsv());
+            if (result.Runs.Count > 0) Reports.WriteText(Path.Combine(dir, "degradation.svg"), result.ToSvg());
+            output.WriteLine();
+            output.Write(result.Summary());
+            output.WriteLine($"files in {Path.GetFullPath(dir)}: degradation.csv (one row per net and epoch){(result.Runs.Count > 0 ? ", degradation.svg" : "")}");
+            if (ct.IsCancellationRequested) output.WriteLine("Interrupted: the files above hold the nets and epochs finished so far.");
+            return ct.IsCancellationRequested ? UserErrors.Interrupted : 0;
+        })));
         return cmd;
     }
 

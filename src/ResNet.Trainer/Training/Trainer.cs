@@ -222,6 +222,7 @@ public static class Trainer
         if (best is not null) foreach (var t in best.Values) t.Dispose();
         model.eval();
         Native.GlibcAllocator.ReleaseFreeMemory(); // the heap kept between steps goes back to the kernel
+        if (stop == StopReason.Cancelled) card = card with { InterruptedAtIteration = iteration }; // the weights are those of that moment
         return new TrainingResult(model, card, history, s.BestEpoch, stop, lastCheckpoint, wall.Elapsed);
     }
 
@@ -242,7 +243,7 @@ public static class Trainer
         if (state.SpecJson != Checkpoint.SpecJson(spec))
             throw new CheckpointMismatchException(
                 $"Checkpoint '{path}' was written for {state.SpecName} ({Describe(state.SpecJson)}), but the model is {spec.Name} ({Describe(Checkpoint.SpecJson(spec))}). " +
-                $"Resume with the checkpoint's architecture, or point --checkpoint-dir at an empty folder to start a new run.", path);
+                $"Resume with the checkpoint's architecture, or start a new run with another checkpoint folder (in the CLI: another --output).", path);
         if (!state.ClassNames.SequenceEqual(classes))
             throw new CheckpointMismatchException(
                 $"Checkpoint '{path}' was trained on classes [{string.Join(", ", state.ClassNames)}], but the data has [{string.Join(", ", classes)}]. " +
