@@ -23,16 +23,16 @@ internal static class EvaluateCommand
         {
             var error = parse.InvocationConfiguration.Error;
             string modelPath = ModelPath(parse.GetValue(model)!);
-            string dir = parse.GetValue(outDir) ?? Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
-            OutputFolder.Prepare(dir, "--output");
             if (parse.GetValue(threads) is int t) TorchSharp.torch.set_num_threads(t);
             var (net, card) = ModelCard.Load(modelPath);
+            string dir = parse.GetValue(outDir) ?? Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
             using var _ = net;
+            OutputFolder.Prepare(dir, "--output");
             var opened = DataLocator.Open(parse.GetValue(data)!, card.Spec.InputChannels, card.ImageHeight,
                 parse.GetValue(strict) ? BadImagePolicy.Error : BadImagePolicy.Skip, w => error.WriteLine("warning: " + w));
             var source = opened.Test ?? opened.Train;
             if (!source.ClassNames.SequenceEqual(card.ClassNames))
-                throw new InvalidDatasetException($"The data's classes [{string.Join(", ", source.ClassNames)}] differ from the model's [{string.Join(", ", card.ClassNames)}]. Evaluate on data with the model's class folders.", parse.GetValue(data)!);
+                throw new InvalidDatasetException($"--data '{parse.GetValue(data)}' has classes [{string.Join(", ", source.ClassNames)}] but the model '{modelPath}' was trained on [{string.Join(", ", card.ClassNames)}]. Evaluate on data with the model's class folders.", parse.GetValue(data)!);
             var testMode = parse.GetValue(mode) switch
             {
                 "single" => TestMode.Single,
@@ -45,6 +45,7 @@ internal static class EvaluateCommand
             output.WriteLine(string.Create(inv, $"{card.Spec.Name} on {source.Count} images ({parse.GetValue(mode)}): accuracy {report.Accuracy:P2}, top-1 error {report.Top1Error:P2}, top-5 error {report.Top5Error:P2}, loss {report.Loss:F4}"));
             output.WriteLine();
             output.Write(report.FormatConfusionMatrix());
+            Directory.CreateDirectory(dir);
             Reports.WriteJson(Path.Combine(dir, "evaluation.json"), Reports.Summary(report));
             Reports.WriteConfusionSvg(Path.Combine(dir, "evaluation-confusion.svg"), report);
             output.WriteLine();

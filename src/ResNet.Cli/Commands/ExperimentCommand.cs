@@ -68,6 +68,7 @@ internal static class ExperimentCommand
             var result = DegradationExperiment.Run(train, options, printer, ct);
             printer.EndLine();
 
+            Directory.CreateDirectory(dir);
             Reports.WriteText(Path.Combine(dir, "degradation.csv"), result.ToCsv());
             if (result.Runs.Count > 0) Reports.WriteText(Path.Combine(dir, "degradation.svg"), result.ToSvg());
             output.WriteLine();

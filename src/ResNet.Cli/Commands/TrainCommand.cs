@@ -75,7 +75,11 @@ internal static class TrainCommand
             var opened = DataLocator.Open(dataPath, parse.GetValue(o.Channels), parse.GetValue(o.ImageSize), onBad, Warn);
             IImageSource? testSource = opened.Test;
             if (testPath is not null)
+            {
                 testSource = DataLocator.Open(testPath, opened.Train.Channels, parse.GetValue(o.ImageSize), onBad, w => error.WriteLine("warning: " + w)).Train;
+                if (!testSource.ClassNames.SequenceEqual(opened.Train.ClassNames))
+                    throw new InvalidDatasetException($"--test '{testPath}' has classes [{string.Join(", ", testSource.ClassNames)}] but --data '{dataPath}' has [{string.Join(", ", opened.Train.ClassNames)}]. Give both the same class subfolders.", testPath);
+            }
 
             var spec = ResNetSpec.Parse(parse.GetValue(o.Arch)!) with { InputChannels = opened.Train.Channels, NumClasses = opened.Train.ClassNames.Count };
             var options = Build(parse, o, spec, checkpoints);

@@ -49,7 +49,7 @@ internal static class UserErrors
         else if (code == Internal)
             error.WriteLine($"error: {FirstLines(inner.Message)} ({inner.GetType().Name}). This is a fault in resnet, not in your input; run again with --verbose and report the trace.");
         else
-            error.WriteLine("error: " + FirstLines(inner.Message));
+            error.WriteLine("error: " + FirstLines(inner is ArgumentException arg ? WithoutParameter(arg) : inner.Message));
         if (verbose) error.WriteLine(ex.ToString());
         return code;
     }
@@ -95,6 +95,10 @@ internal static class UserErrors
         Microsoft.ML.OnnxRuntime.OnnxRuntimeException => BadInput,
         _ => Internal,
     };
+
+    // ArgumentException appends " (Parameter 'name')", the name of a C# parameter a command-line user never saw.
+    private static string WithoutParameter(ArgumentException ex) =>
+        ex.ParamName is null ? ex.Message : ex.Message.Replace($" (Parameter '{ex.ParamName}')", "", StringComparison.Ordinal);
 
     // libtorch appends C++ frames ("Exception raised from ...", "frame #0: ...") to its messages; a user needs the first line.
     private static string FirstLines(string message)

@@ -4,7 +4,7 @@ namespace ResNet.Cli.Reporting;
 internal static class OutputFolder
 {
     /// <summary>
-    /// Creates <paramref name="folder"/> if needed and proves it writable; refuses a file, and a folder equal to or inside
+    /// Proves <paramref name="folder"/> writable (creating it for the probe, and removing what the probe created); refuses a file, and a folder equal to or inside
     /// one of <paramref name="inputs"/> (the model would become a class folder of the next run's data).
     /// </summary>
     /// <exception cref="IOException">The folder cannot be used; the message names it and the fix.</exception>
@@ -21,6 +21,8 @@ internal static class OutputFolder
                 throw new IOException($"{option} '{folder}' is inside the data folder '{input}': the model's files would be read as data next time. Choose a folder outside it.");
         }
         string probe = Path.Combine(full, $".resnet-write-test-{Environment.ProcessId}");
+        string? firstMissing = null;
+        for (var dir = new DirectoryInfo(full); dir is not null && !dir.Exists; dir = dir.Parent) firstMissing = dir.FullName;
         try
         {
             Directory.CreateDirectory(full);
@@ -30,6 +32,11 @@ internal static class OutputFolder
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             throw new IOException($"{option} '{folder}' cannot be written ({ex.Message}). Choose a folder you can write to.", ex);
+        }
+        finally
+        {
+            // A run that fails on its data later should not leave empty folders behind; the writers create them again.
+            if (firstMissing is not null && Directory.Exists(firstMissing)) Directory.Delete(firstMissing, recursive: true);
         }
         return full;
     }

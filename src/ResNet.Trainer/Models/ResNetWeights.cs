@@ -136,7 +136,8 @@ public static class ResNetWeights
         catch (Exception ex) when (ex is not FileNotFoundException and not OutOfMemoryException and not InvalidDataException)
         {
             throw new InvalidDataException(
-                $"Could not read weights file '{path}' as a {format} file ({ex.Message}): it is truncated, damaged or in another format. " +
+                // TorchSharp's unpickler blames any unreadable file on "the old PyTorch format": not worth repeating.
+                $"Could not read weights file '{path}' as a {format} file{(format.StartsWith("PyTorch", StringComparison.Ordinal) ? "" : $" ({ex.Message})")}: it is truncated, damaged or in another format. " +
                 "Write it again from the program that trained it.", ex);
         }
     }

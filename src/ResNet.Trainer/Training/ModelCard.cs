@@ -56,7 +56,7 @@ public sealed record ModelCard(ResNetSpec Spec, IReadOnlyList<string> ClassNames
         if (!File.Exists(weightsPath))
             throw new FileNotFoundException($"Model file '{weightsPath}' does not exist. Train one with 'resnet train' or 'resnet demo'.", weightsPath);
         if (!File.Exists(cardPath))
-            throw new FileNotFoundException($"Model '{weightsPath}' has no card '{cardPath}' (architecture, classes, normalization). Save models with ModelCard.Save, which writes both.", cardPath);
+            throw new FileNotFoundException($"Model '{weightsPath}' has no card '{cardPath}' (architecture, classes, normalization). Training writes the two side by side: copy the card from the same run.", cardPath);
         ModelCard card;
         try { card = FromJson(File.ReadAllText(cardPath)); }
         catch (JsonException ex) { throw new InvalidDataException($"Model card '{cardPath}' is not valid JSON ({ex.Message}). Restore it from the run that wrote '{weightsPath}'.", ex); }

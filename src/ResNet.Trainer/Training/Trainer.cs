@@ -129,7 +129,7 @@ public static class Trainer
                 if (cancellationToken.IsCancellationRequested)
                 {
                     SaveCheckpoint(Snapshot(epoch, batchInEpoch, lossSum, errors, seen));
-                    Say(lastCheckpoint is null ? "Cancelled." : $"Cancelled; checkpoint written to '{lastCheckpoint}'. Resume with the same options and Resume = true.");
+                    Say(lastCheckpoint is null ? $"Cancelled at iteration {iteration}." : $"Cancelled at iteration {iteration}; checkpoint written to '{lastCheckpoint}', training can resume from it.");
                     stop = StopReason.Cancelled;
                     break;
                 }
