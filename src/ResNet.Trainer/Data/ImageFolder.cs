@@ -97,13 +97,14 @@ public sealed class ImageFolderSource : IImageSource
     /// </summary>
     public RawImage Load(int index)
     {
+        CorruptDataException? first = null;
         for (int i = index, tried = 0; tried < _files.Length; i = (i + 1) % _files.Length, tried++)
         {
-            if (_labels[i] != _labels[index] || _undecodable.ContainsKey(_files[i])) continue;
+            if (_labels[i] != _labels[index] || (i != index && _undecodable.ContainsKey(_files[i]))) continue;
             try { return LoadExact(i); }
-            catch (CorruptDataException ex) when (Options.OnBadImage == BadImagePolicy.Skip) { Drop(_files[i], ex); }
+            catch (CorruptDataException ex) when (Options.OnBadImage == BadImagePolicy.Skip) { first ??= ex; Drop(_files[i], ex); }
         }
-        throw new InvalidDatasetException($"Class folder '{Path.GetDirectoryName(_files[index])}' has no image that decodes. Replace its files.", Path.GetDirectoryName(_files[index])!);
+        throw new CorruptDataException($"{first!.Message} No other image of class '{ClassNames[_labels[index]]}' decodes to take its place.", _files[index], first);
     }
 
     /// <summary>Decodes image <paramref name="index"/> itself; a corrupt file throws <see cref="CorruptDataException"/> naming it.</summary>

@@ -137,7 +137,7 @@ public sealed class CliBadInputTests(ITestOutputHelper log)
         ["train_bad_test_mode"] = h => new(T("--data", h.Train, "--test-mode", "twenty-crop", "--output", h.Fresh("o")), 2, "twenty-crop", "ten-crop"),
         ["train_bad_schedule"] = h => new(T("--data", h.Train, "--schedule", "sawtooth", "--output", h.Fresh("o")), 2, "sawtooth"),
         ["train_bad_augment"] = h => new(T("--data", h.Train, "--augment", "mixup", "--output", h.Fresh("o")), 2, "mixup"),
-        ["train_channels_2"] = h => new(T("--data", h.Train, "--channels", "2", "--output", h.Fresh("o")), 2, "Channels", "1", "3"),
+        ["train_channels_2"] = h => new(T("--data", h.Train, "--channels", "2", "--output", h.Fresh("o")), 2, "--channels 2", "1 (grayscale) or 3 (RGB)"),
         ["train_epochs_not_a_number"] = h => new(T("--data", h.Train, "--epochs", "many", "--output", h.Fresh("o")), 1, "many"),
         ["train_unknown_option"] = h => new(T("--data", h.Train, "--learning-rate", "0.1"), 1, "--learning-rate"),
         // --- train: the output folder, checked before training ------------------------------------------
