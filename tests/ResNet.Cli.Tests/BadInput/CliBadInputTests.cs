@@ -355,3 +355,50 @@ public sealed class CliBadInputTests(ITestOutputHelper log)
     [Fact]
     public void CaseCount_AtLeastSixty() => Assert.True(Cases.Count >= 60, $"{Cases.Count} cases");
 }
+
+/// <summary>An interrupted run in a folder that holds a completed model writes its weights beside it, not over it.</summary>
+public sealed class InterruptedRunTests
+{
+    [Fact]
+    public void InterruptedRun_OverACompletedModel_WritesIntoInterrupted_AndKeepsTheModel()
+    {
+        var h = Hostile.Shared.Value;
+        string output = h.Fresh("completed");
+        string[] args = ["train", "--data", h.Train, "--output", output, "--arch", "resnet8", "--epochs", "1", "--batch-size", "10"];
+        Assert.Equal(0, Cli.Run(args).Code);
+        string[] kept = ["model.dat", "model.json", "model.onnx", "metrics.json", "metrics.csv", "curves.svg"];
+        var before = kept.ToDictionary(f => f, f => File.ReadAllBytes(Path.Combine(output, f)));
+
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel(); // as if Ctrl-C came before the first step
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = Program.Run(args, o, e, cancelled.Token);
+
+        Assert.Equal(130, code);
+        foreach (var f in kept) Assert.Equal(before[f], File.ReadAllBytes(Path.Combine(output, f)));
+        string interrupted = Path.Combine(output, "interrupted");
+        Assert.Contains("\"InterruptedAtIteration\": 0", File.ReadAllText(Path.Combine(interrupted, "model.json")));
+        Assert.True(File.Exists(Path.Combine(interrupted, "model.onnx")));
+        Assert.Contains($"files in {interrupted}", o.ToString());
+        Assert.Contains("--resume", o.ToString());
+    }
+
+    [Theory]
+    [InlineData("evaluate")]
+    [InlineData("predict")]
+    public void CancelledEvaluateAndPredict_StopCleanly(string command)
+    {
+        var h = Hostile.Shared.Value;
+        string[] args = command == "evaluate"
+            ? ["evaluate", "--model", h.ModelDat, "--data", h.Data, "--output", h.Fresh("eval")]
+            : ["predict", "--model", h.ModelOnnx, h.Train];
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+        var o = new StringWriter();
+        var e = new StringWriter();
+        Assert.Equal(130, Program.Run(args, o, e, cancelled.Token));
+        Assert.Equal("Interrupted.", e.ToString().Trim());
+        Assert.DoesNotContain("   at ", o.ToString() + e);
+    }
+}
