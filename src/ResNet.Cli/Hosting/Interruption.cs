@@ -34,12 +34,18 @@ internal sealed class Interruption : IDisposable
         {
             _error.WriteLine($"{context.Signal} again: exiting now, without waiting for the current step.");
             _error.Flush();
-            Environment.Exit(code);
+            Console.Out.Flush();
+            // At once: Environment.Exit would run libtorch's static destructors under its running threads (SIGSEGV).
+            if (OperatingSystem.IsWindows()) Environment.Exit(code);
+            _exit(code);
         }
         _error.WriteLine($"{context.Signal}: stopping after the current step and saving what there is (again to exit at once).");
         _error.Flush();
         _cts.Cancel();
     }
+
+    [DllImport("libc", EntryPoint = "_exit")]
+    private static extern void _exit(int status);
 
     public void Dispose()
     {

@@ -58,18 +58,27 @@ public static class FolderListing
     // The canonical path with every link resolved: libc's realpath on Unix; on Windows, the final target of the folder's own link.
     private static string RealPath(string path)
     {
-        if (!OperatingSystem.IsWindows())
+        if (!OperatingSystem.IsWindows() && s_realpath)
         {
-            IntPtr resolved = realpath(path, IntPtr.Zero);
-            if (resolved != IntPtr.Zero)
+            try
             {
-                try { return Marshal.PtrToStringUTF8(resolved)!; }
-                finally { free(resolved); }
+                IntPtr resolved = realpath(path, IntPtr.Zero);
+                if (resolved != IntPtr.Zero)
+                {
+                    try { return Marshal.PtrToStringUTF8(resolved)!; }
+                    finally { free(resolved); }
+                }
+            }
+            catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+            {
+                s_realpath = false; // a libc without realpath: the managed resolution below
             }
         }
         var target = new DirectoryInfo(path).ResolveLinkTarget(returnFinalTarget: true);
         return Path.GetFullPath(target?.FullName ?? path).TrimEnd(Path.DirectorySeparatorChar);
     }
+
+    private static bool s_realpath = true;
 
     [DllImport("libc", SetLastError = true)]
     private static extern IntPtr realpath([MarshalAs(UnmanagedType.LPUTF8Str)] string path, IntPtr resolved);
