@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using ResNet.Cli.Hosting;
 using ResNet.Cli.Reporting;
+using ResNet.Scoring;
 using ResNet.Trainer.Data;
 using ResNet.Trainer.Models;
 using ResNet.Trainer.Training;
@@ -69,8 +70,8 @@ internal static class ExperimentCommand
             printer.EndLine();
 
             Directory.CreateDirectory(dir);
-            Reports.WriteText(Path.Combine(dir, "degradation.csv"), result.ToCsv());
-            if (result.Runs.Count > 0) Reports.WriteText(Path.Combine(dir, "degradation.svg"), result.ToSvg());
+            AtomicFile.WriteAllText(Path.Combine(dir, "degradation.csv"), result.ToCsv());
+            if (result.Runs.Count > 0) AtomicFile.WriteAllText(Path.Combine(dir, "degradation.svg"), result.ToSvg());
             output.WriteLine();
             output.Write(result.Summary());
             output.WriteLine($"files in {Path.GetFullPath(dir)}: degradation.csv (one row per net and epoch){(result.Runs.Count > 0 ? ", degradation.svg" : "")}");

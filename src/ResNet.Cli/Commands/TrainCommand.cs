@@ -115,7 +115,7 @@ internal static class TrainCommand
                 ClassNames = card.ClassNames,
                 ImageHeight = card.ImageHeight,
                 ImageWidth = card.ImageWidth,
-                Normalization = ResNet.Trainer.Onnx.OnnxNormalization.FromTraining(card.Normalization),
+                Normalization = card.Normalization.ToInputNormalization(),
             });
             Reports.WriteHistoryCsv(Path.Combine(dir, "metrics.csv"), result.History);
             EvaluationReport? report = null;

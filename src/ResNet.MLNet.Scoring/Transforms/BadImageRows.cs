@@ -24,7 +24,7 @@ internal static class BadImageRows
             {
                 get(ref value);
                 string text = value.ToString();
-                if (!Trainer.Data.ImageDecoder.Extensions.Contains(Path.GetExtension(text))) continue;
+                if (!ResNet.Scoring.ImageDecoder.Extensions.Contains(Path.GetExtension(text))) continue;
                 string path = imageFolder is null ? text : Path.Combine(imageFolder, text);
                 if (Problem(path) is string problem) return $"row {row} ('{path}') {problem}";
             }

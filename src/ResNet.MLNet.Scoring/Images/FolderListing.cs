@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace ResNet.Trainer.Data;
+namespace ResNet.Scoring;
 
 /// <summary>
 /// Lists folders for every reader of image folders (the trainer's scan, the ML.NET loader, <c>resnet predict</c>):

@@ -1,5 +1,5 @@
 using Microsoft.ML;
-using ResNet.Trainer.Data;
+using ResNet.Scoring;
 
 namespace ResNet.MLNet.Data;
 
