@@ -89,7 +89,7 @@ public static class ResNetTrainer
                 if (cancellationToken.IsCancellationRequested)
                 {
                     run.SaveCheckpoint(epochDone: false);
-                    Say(run.LastCheckpoint is null ? "Cancelled." : $"Cancelled; checkpoint written to '{run.LastCheckpoint}'. Resume with the same options and Resume = true.");
+                    Say(run.LastCheckpoint is null ? $"Cancelled at iteration {run.Iteration}." : $"Cancelled at iteration {run.Iteration}; checkpoint written to '{run.LastCheckpoint}', training can resume from it.");
                     stop = StopReason.Cancelled;
                     break;
                 }
@@ -117,6 +117,7 @@ public static class ResNetTrainer
         if (o.KeepBest && stop != StopReason.Cancelled) run.RestoreBest();
         model.eval();
         Native.GlibcAllocator.ReleaseFreeMemory(); // the heap kept between steps goes back to the kernel
+        if (stop == StopReason.Cancelled) card = card with { InterruptedAtIteration = run.Iteration }; // the weights are those of that moment
         return new TrainingResult(model, card, run.History, run.State.BestEpoch, stop, run.LastCheckpoint, wall.Elapsed);
     }
 
@@ -147,7 +148,7 @@ public static class ResNetTrainer
         if (state.SpecJson != Checkpoint.SpecJson(spec))
             throw new CheckpointMismatchException(
                 $"Checkpoint '{path}' was written for {state.SpecName} ({Describe(state.SpecJson)}), but the model is {spec.Name} ({Describe(Checkpoint.SpecJson(spec))}). " +
-                $"Resume with the checkpoint's architecture, or point --checkpoint-dir at an empty folder to start a new run.", path);
+                $"Resume with the checkpoint's architecture, or start a new run with another checkpoint folder (in the CLI: another --output).", path);
         if (!state.ClassNames.SequenceEqual(classes))
             throw new CheckpointMismatchException(
                 $"Checkpoint '{path}' was trained on classes [{string.Join(", ", state.ClassNames)}], but the data has [{string.Join(", ", classes)}]. " +
