@@ -32,6 +32,23 @@ public class TrainingOptionsTests
     }
 
     [Fact]
+    public void FittingTwice_DisposesTheFirstNetwork_AndKeepsTheSecond()
+    {
+        var ml = new MLContext(seed: 0);
+        var data = ml.Data.LoadImagesFromDirectory(Path.Combine(Small.Value, "train"));
+        var prepared = ml.Transforms.LoadImages("Image", null, "ImagePath").Append(ml.Transforms.Conversion.MapValueToKey("Label")).Fit(data).Transform(data);
+        var estimator = new ResNetClassifierEstimator(ml, Tiny() with { Epochs = 1 });
+        estimator.Fit(prepared);
+        var first = estimator.LastTraining!.Model;
+        var weight = first.parameters().First();
+        Assert.False(weight.IsInvalid);
+        estimator.Fit(prepared);
+        Assert.True(weight.IsInvalid);
+        Assert.NotSame(first, estimator.LastTraining!.Model);
+        Assert.False(estimator.LastTraining.Model.parameters().First().IsInvalid);
+    }
+
+    [Fact]
     public void Defaults_AreTheTrainersAndTheCommandLines()
     {
         var options = new ResNetClassifierEstimator.Options();

@@ -149,6 +149,9 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
     {
         ArgumentNullException.ThrowIfNull(input);
         var o = _options;
+        // A second fit replaces the network it handed out in LastTraining: release the first one's native memory.
+        LastTraining?.Model.Dispose();
+        LastTraining = null;
         using var ch = _env.Start("ResNetClassifier");
         var kind = ImagePreprocessing.Classify(input.Schema, o.ImageColumnName);
         string[] classes = TrainingDataReader.ClassNames(input.Schema, o.LabelColumnName);
