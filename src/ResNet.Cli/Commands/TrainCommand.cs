@@ -52,6 +52,7 @@ internal static class TrainCommand
         var o = new Options();
         var cmd = new Command("train", "Train a residual network; writes model.dat + model.json, metrics (CSV/JSON) and plots (SVG) to --output.") { data, test, outDir };
         foreach (var option in o.All) cmd.Options.Add(option);
+        cmd.Options.Add(TensorBoardFlag.Option);
         cmd.SetAction((parse, ct) => Task.FromResult(Session.Run(parse, o, parse.GetValue(data)!, parse.GetValue(test), parse.GetValue(outDir)!, null, output, ct)));
         return cmd;
     }
@@ -90,7 +91,8 @@ internal static class TrainCommand
 
                 using var model = new ResNet.Trainer.Models.ResNetModel(spec, seed: options.Seed);
                 var printer = new ProgressPrinter(output, ProgressPrinter.IsTerminal(output));
-                var result = ResNet.Trainer.Training.Trainer.Train(model, opened.Train, null, options, printer, ct);
+                var tensorBoard = TensorBoardFlag.Open(parse);
+                var result = ResNet.Trainer.Training.Trainer.Train(model, opened.Train, null, options, TensorBoardWriter.Tee(printer, tensorBoard)!, ct);
                 printer.EndLine();
 
                 Directory.CreateDirectory(outDir);
@@ -110,6 +112,7 @@ internal static class TrainCommand
                 {
                     report = Evaluator.Evaluate(model, testSource, result.Card.Pipeline, new EvaluationOptions { Mode = testMode, Workers = options.Workers }, ct);
                     Reports.WriteConfusionSvg(Path.Combine(outDir, "confusion.svg"), report);
+                    tensorBoard?.WriteConfusionMatrix(report.ClassNames, report.ConfusionMatrix, result.History.Count);
                 }
                 Reports.WriteJson(Path.Combine(outDir, "metrics.json"), new
                 {

@@ -113,6 +113,9 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         /// <summary>Folder for checkpoints (written atomically every epoch); training resumes from it when it holds one. Default: none.</summary>
         public string? CheckpointFolder { get; set; }
 
+        /// <summary>Also write TensorBoard logs (loss, errors, learning rate, images/s per iteration and epoch) to this folder. Default: none.</summary>
+        public string? TensorBoardFolder { get; set; }
+
         /// <summary>Skip rows whose image cannot be decoded (with a warning) instead of failing. Default false.</summary>
         public bool SkipUndecodableImages { get; set; }
 
@@ -220,7 +223,7 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         var model = pretrained?.Model ?? new Trainer.Models.ResNetModel(spec, seed: o.Seed);
         if (o.PretrainedWeights is not null)
             ResNetWeights.LoadBackbone(model, o.PretrainedWeights);
-        var progress = new ForwardProgress(ch, o.MetricsCallback);
+        var progress = new ForwardProgress(ch, TensorBoardWriter.Tee(o.MetricsCallback, o.TensorBoardFolder is null ? null : new TensorBoardWriter(o.TensorBoardFolder)));
         Normalization normalization;
         if (o.FreezeBackbone)
         {

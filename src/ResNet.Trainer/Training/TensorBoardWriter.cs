@@ -66,7 +66,7 @@ public sealed class TensorBoardWriter : IProgress<TrainingProgress>
     /// <param name="classes">Class names in index order.</param>
     /// <param name="counts">counts[true][predicted].</param>
     /// <param name="step">The step to show it at (the last epoch, usually).</param>
-    public void WriteConfusionMatrix(IReadOnlyList<string> classes, IReadOnlyList<IReadOnlyList<long>> counts, int step)
+    public void WriteConfusionMatrix(IReadOnlyList<string> classes, IReadOnlyList<IReadOnlyList<int>> counts, int step)
     {
         _writer.add_text("confusion_matrix", ConfusionMarkdown(classes, counts), step, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
     }
@@ -75,7 +75,7 @@ public sealed class TensorBoardWriter : IProgress<TrainingProgress>
     /// <param name="classes">Class names in index order.</param>
     /// <param name="counts">counts[true][predicted].</param>
     /// <returns>The table.</returns>
-    public static string ConfusionMarkdown(IReadOnlyList<string> classes, IReadOnlyList<IReadOnlyList<long>> counts)
+    public static string ConfusionMarkdown(IReadOnlyList<string> classes, IReadOnlyList<IReadOnlyList<int>> counts)
     {
         var sb = new StringBuilder("| true \\ predicted | ").AppendJoin(" | ", classes).Append(" |\n|---|").Append(string.Concat(Enumerable.Repeat("---:|", classes.Count))).Append('\n');
         for (int i = 0; i < classes.Count; i++)

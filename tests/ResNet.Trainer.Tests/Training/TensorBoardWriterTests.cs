@@ -19,7 +19,7 @@ public class TensorBoardWriterTests
         };
         var writer = new TensorBoardWriter(dir);
         foreach (var e in events) writer.Report(e);
-        writer.WriteConfusionMatrix(["a", "b"], [[3L, 1L], [0L, 4L]], 1);
+        writer.WriteConfusionMatrix(["a", "b"], [[3, 1], [0, 4]], 1);
 
         string file = Assert.Single(Directory.GetFiles(dir, "events.out.tfevents.*"));
         var records = ReadRecords(File.ReadAllBytes(file));
