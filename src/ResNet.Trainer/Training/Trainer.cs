@@ -184,9 +184,9 @@ public static class Trainer
                 s = UpdatePlateau(s, plateau, report?.Top1Error ?? stats.TrainLoss, Say);
             if (report is not null)
             {
-                if (report.Top1Error < s.BestValidationError)
+                if (EarlyStopping.Improves(report, s.BestValidationError, o))
                 {
-                    s = s with { BestValidationError = report.Top1Error, BestEpoch = epoch + 1, EpochsWithoutImprovement = 0 };
+                    s = s with { BestValidationError = EarlyStopping.Metric(report, o), BestEpoch = epoch + 1, EpochsWithoutImprovement = 0 };
                     best = CopyState(model, best);
                     if (bestPath is not null) ResNetWeights.Save(model, bestPath);
                 }
@@ -199,7 +199,7 @@ public static class Trainer
                 SaveCheckpoint(Snapshot(epoch + 1, 0, 0, 0, 0));
             if (earlyStop)
             {
-                Say($"Early stop: no validation improvement for {s.EpochsWithoutImprovement} epochs (best: epoch {s.BestEpoch}, error {s.BestValidationError:P2}).");
+                Say($"Early stop: no validation improvement for {s.EpochsWithoutImprovement} epochs (best: epoch {s.BestEpoch}, {o.EarlyStoppingMetric} {s.BestValidationError:G4}).");
                 stop = StopReason.EarlyStopped;
                 break;
             }
