@@ -116,6 +116,12 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         /// <summary>Also write TensorBoard logs (loss, errors, learning rate, images/s per iteration and epoch) to this folder. Default: none.</summary>
         public string? TensorBoardFolder { get; set; }
 
+        /// <summary>Early stopping counts an epoch as better only when the metric drops by more than this (ImageClassificationTrainer's MinDelta). Default 0.</summary>
+        public double EarlyStoppingMinDelta { get; set; }
+
+        /// <summary>What early stopping and keep-best watch: validation error (default) or loss.</summary>
+        public EarlyStoppingMetric EarlyStoppingMetric { get; set; }
+
         /// <summary>Skip rows whose image cannot be decoded (with a warning) instead of failing. Default false.</summary>
         public bool SkipUndecodableImages { get; set; }
 
@@ -212,6 +218,8 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
             ImageSize = size,
             ValidationFraction = validation is null ? o.ValidationFraction : 0,
             EarlyStoppingPatience = o.EarlyStoppingPatience,
+            EarlyStoppingMinDelta = o.EarlyStoppingMinDelta,
+            EarlyStoppingMetric = o.EarlyStoppingMetric,
             Seed = o.Seed,
             Device = o.Device,
             Threads = o.Threads,
