@@ -64,7 +64,7 @@ if (epoch)
     // End to end: the trainer's own loop (loader with pad-4 crop + flip and per-pixel normalization on a worker thread).
     var options = new TrainingOptions
     {
-        Epochs = 1, MaxIterations = steps, BatchSize = batch, Augmentation = Augmentation.Cifar, Normalization = NormalizationKind.PerPixel,
+        Length = TrainingLength.Iterations(steps), BatchSize = batch, Augmentation = Augmentation.Cifar, Normalization = NormalizationKind.PerPixel,
         Threads = threads, Workers = int.Parse(arg.GetValueOrDefault("workers", "1"), CultureInfo.InvariantCulture), Prefetch = 4, KeepBest = false, ProgressEvery = 1_000_000,
     };
     var big = new InMemoryImages(Repeat(pixels, (steps + 3) / 4 + 1), Enumerable.Range(0, batch * 4 * ((steps + 3) / 4 + 1)).Select(i => i % 10).ToArray(), size, size, 3, data.ClassNames);
@@ -73,8 +73,8 @@ if (epoch)
     int nb = 0;
     foreach (var b in loaderOnly.Epoch(0)) { using var t = tensor(b.Data, b.Shape); if (++nb == steps) break; }
     Report("loader only", steps * batch / lc.Elapsed.TotalSeconds);
-    var warmRun = options with { MaxIterations = warm, FixedNormalization = Normalization.Compute(big, new ImagePipeline(3, size, size, null, Augmentation.Cifar), NormalizationKind.PerPixel) };
-    ResNet.Trainer.Training.Trainer.Train(model, big, null, warmRun);
+    var warmRun = options with { Length = TrainingLength.Iterations(warm), FixedNormalization = Normalization.Compute(big, new ImagePipeline(3, size, size, null, Augmentation.Cifar), NormalizationKind.PerPixel) };
+    ResNetTrainer.Train(model, big, null, warmRun);
     // The machine is shared and its speed drifts within seconds, so the end-to-end figure is taken as pairs: a bare
     // run of the same number of steps right before each epoch, and the median of the pairs' ratios.
     int rounds = int.Parse(arg.GetValueOrDefault("rounds", "3"), CultureInfo.InvariantCulture);
@@ -85,7 +85,7 @@ if (epoch)
         for (int i = 0; i < steps; i++) Step(x, y);
         double pairedBare = steps * batch / pairClock.Elapsed.TotalSeconds;
         var cpuEpoch = Process.GetCurrentProcess().TotalProcessorTime;
-        var result = ResNet.Trainer.Training.Trainer.Train(model, big, null, options with { FixedNormalization = warmRun.FixedNormalization });
+        var result = ResNetTrainer.Train(model, big, null, options with { FixedNormalization = warmRun.FixedNormalization });
         double endToEnd = steps * batch / result.History[0].Seconds;
         ratios.Add(endToEnd / pairedBare);
         Report("epoch", endToEnd, steps * batch / (Process.GetCurrentProcess().TotalProcessorTime - cpuEpoch).TotalSeconds, pairedStep: pairedBare);
@@ -103,7 +103,7 @@ static void TimeToAccuracy(string arch, int epochs, int batch, int threads)
     var test = Idx.LoadSplit("/usr/share/datasets/fashion-mnist", train: false);
     var spec = ResNetSpec.Parse(arch) with { InputChannels = 1, NumClasses = 10 };
     using var model = new ResNet.Trainer.Models.ResNetModel(spec, seed: 42);
-    var options = Recipes.FastCpu() with { Epochs = epochs, BatchSize = batch, Threads = threads, KeepBest = false, EvaluationBatchSize = 500 };
+    var options = Recipes.FastCpu() with { Length = TrainingLength.Epochs(epochs), BatchSize = batch, Threads = threads, KeepBest = false, EvaluationBatchSize = 500 };
     var clock = Stopwatch.StartNew();
     Console.WriteLine($"time to accuracy: {arch}, fast-cpu recipe, {epochs} epochs, batch {batch}, {threads} threads, Fashion-MNIST 60k/10k");
     Console.WriteLine("epoch  wall_s  train_loss  test_acc");
@@ -112,7 +112,7 @@ static void TimeToAccuracy(string arch, int epochs, int batch, int threads)
         if (p.Kind != ProgressKind.Epoch) return;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{p.Epoch,5}  {clock.Elapsed.TotalSeconds,6:F0}  {p.Loss,10:F4}  {1 - p.ValidationError,8:P2}"));
     });
-    var result = ResNet.Trainer.Training.Trainer.Train(model, train, test, options, progress);
+    var result = ResNetTrainer.Train(model, train, test, options, progress);
     var final = Evaluator.Evaluate(model, test, result.Card.Pipeline);
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"final test accuracy {final.Accuracy:P2} after {result.History.Sum(h => h.Seconds):F0} s (epochs incl. the per-epoch test pass), peak RSS {Process.GetCurrentProcess().PeakWorkingSet64 / 1048576} MB"));

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using ResNet.Cli.Commands;
+using ResNet.Cli.Hosting;
 
 namespace ResNet.Cli;
 
@@ -10,6 +11,7 @@ public static class Program
     public static RootCommand BuildRoot(TextWriter output)
     {
         var root = new RootCommand("resnet: deep residual networks (He et al. 2015) for .NET: train, evaluate, export, inspect.");
+        root.Options.Add(UserErrors.Verbose);
         root.Subcommands.Add(InfoCommand.Create(output));
         root.Subcommands.Add(ExportCommand.Create(output));
         root.Subcommands.Add(PredictCommand.Create(output));
@@ -20,13 +22,25 @@ public static class Program
         return root;
     }
 
-    /// <summary>Runs the command line and returns the process exit code.</summary>
-    public static int Run(string[] args, TextWriter output, TextWriter error)
+    /// <summary>Runs the command line and returns the process exit code; <paramref name="cancellationToken"/> stops it as Ctrl-C does.</summary>
+    public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
     {
         var root = BuildRoot(output);
-        var config = new InvocationConfiguration { Output = output, Error = error };
-        return root.Parse(args).Invoke(config);
+        // Signals are ours (Interruption): System.CommandLine's handler would end the process 2 s after Ctrl-C, mid-checkpoint.
+        var config = new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null };
+        try
+        {
+            return root.Parse(args).InvokeAsync(config, cancellationToken).GetAwaiter().GetResult();
+        }
+        catch (Exception ex)
+        {
+            return UserErrors.Report(ex, error, args.Contains("--verbose"));
+        }
     }
 
-    private static int Main(string[] args) => Run(args, Console.Out, Console.Error);
+    private static int Main(string[] args)
+    {
+        using var interruption = new Interruption(Console.Error);
+        return interruption.ExitCode(Run(args, Console.Out, Console.Error, interruption.Token));
+    }
 }

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
+using ResNet.Cli.Hosting;
 using ResNet.Cli.Reporting;
+using ResNet.Scoring;
 using ResNet.Trainer.Data;
 using ResNet.Trainer.Models;
 using ResNet.Trainer.Training;
@@ -37,52 +39,46 @@ internal static class ExperimentCommand
             "Train plain and residual nets of the same depths with the same recipe and compare their training error (the paper's Fig. 6). " +
             "Writes degradation.csv (one row per net and epoch) and degradation.svg to --output.")
         { data, depths, epochs, subset, batch, lr, augment, seed, threads, device, outDir };
-        cmd.SetAction((parse, ct) =>
+        cmd.SetAction((parse, ct) => Task.FromResult(UserErrors.Run(parse, () =>
         {
             var error = parse.InvocationConfiguration.Error;
-            try
+            var options = new DegradationOptions
             {
-                var options = new DegradationOptions
-                {
-                    Depths = ParseDepths(parse.GetValue(depths)!),
-                    Epochs = Positive(parse.GetValue(epochs), "--epochs"),
-                    BatchSize = Positive(parse.GetValue(batch), "--batch-size"),
-                    LearningRate = parse.GetValue(lr),
-                    Augmentation = Augmentation.Parse(parse.GetValue(augment)!),
-                    Seed = parse.GetValue(seed),
-                    Threads = parse.GetValue(threads),
-                    Device = parse.GetValue(device)!,
-                };
-                var opened = DataLocator.Open(parse.GetValue(data)!, null, null, BadImagePolicy.Skip, w => error.WriteLine("warning: " + w));
-                IImageSource train = opened.Train;
-                int size = parse.GetValue(subset);
-                if (size < 0) throw new ArgumentException($"--subset {size} is negative; give a number of images, or 0 for all.");
-                if (size > 0 && size < train.Count)
-                    train = InMemoryImages.From(DatasetSplit.Balanced(train, Math.Max(1, size / train.ClassNames.Count)));
+                Depths = ParseDepths(parse.GetValue(depths)!),
+                Epochs = parse.GetValue(epochs),
+                BatchSize = parse.GetValue(batch),
+                LearningRate = parse.GetValue(lr),
+                Augmentation = Augmentation.Parse(parse.GetValue(augment)!),
+                Seed = parse.GetValue(seed),
+                Threads = parse.GetValue(threads),
+                Device = parse.GetValue(device)!,
+            };
+            options.Recipe(); // every setting is checked before the data is read
+            string dir = parse.GetValue(outDir)!;
+            OutputFolder.Prepare(dir, "--output", parse.GetValue(data));
+            var opened = DataLocator.Open(parse.GetValue(data)!, null, null, BadImagePolicy.Skip, w => error.WriteLine("warning: " + w));
+            IImageSource train = opened.Train;
+            int size = parse.GetValue(subset);
+            if (size < 0) throw new ArgumentException($"--subset {size} is negative; give a number of images, or 0 for all.");
+            if (size > 0 && size < train.Count)
+                train = InMemoryImages.From(DatasetSplit.Balanced(train, Math.Max(1, size / train.ClassNames.Count)));
 
-                output.WriteLine($"data: {opened.Description}");
-                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"experiment: plain and residual nets of depths {string.Join(", ", options.Depths)}; {options.Epochs} epochs each on {train.Count} images; batch {options.BatchSize}, lr {options.LearningRate} (/10 at 50% and 75%), momentum 0.9, weight decay 1e-4"));
-                var printer = new ProgressPrinter(output, ProgressPrinter.IsTerminal(output));
-                var result = DegradationExperiment.Run(train, options, printer, ct);
-                printer.EndLine();
+            output.WriteLine($"data: {opened.Description}");
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"experiment: plain and residual nets of depths {string.Join(", ", options.Depths)}; {options.Epochs} epochs each on {train.Count} images; batch {options.BatchSize}, lr {options.LearningRate} (/10 at 50% and 75%), momentum 0.9, weight decay 1e-4"));
+            var printer = new ProgressPrinter(output, ProgressPrinter.IsTerminal(output));
+            var result = DegradationExperiment.Run(train, options, printer, ct);
+            printer.EndLine();
 
-                string dir = parse.GetValue(outDir)!;
-                Directory.CreateDirectory(dir);
-                File.WriteAllText(Path.Combine(dir, "degradation.csv"), result.ToCsv());
-                if (result.Runs.Count > 0) File.WriteAllText(Path.Combine(dir, "degradation.svg"), result.ToSvg());
-                output.WriteLine();
-                output.Write(result.Summary());
-                output.WriteLine($"files in {Path.GetFullPath(dir)}: degradation.csv (one row per net and epoch){(result.Runs.Count > 0 ? ", degradation.svg" : "")}");
-                return Task.FromResult(ct.IsCancellationRequested ? 130 : 0);
-            }
-            catch (Exception ex) when (ex is InvalidDatasetException or CorruptDataException or DirectoryNotFoundException or FileNotFoundException
-                or UnknownArchitectureException or DeviceUnavailableException or TrainingDivergedException or ArgumentException or IOException)
-            {
-                error.WriteLine("error: " + ex.Message);
-                return Task.FromResult(2);
-            }
-        });
+            Directory.CreateDirectory(dir);
+            AtomicFile.WriteAllText(Path.Combine(dir, "degradation.csv"), result.ToCsv());
+            if (result.Runs.Count > 0) AtomicFile.WriteAllText(Path.Combine(dir, "degradation.svg"), result.ToSvg());
+            output.WriteLine();
+            output.Write(result.Summary());
+            output.WriteLine($"files in {Path.GetFullPath(dir)}: degradation.csv (one row per net and epoch){(result.Runs.Count > 0 ? ", degradation.svg" : "")}");
+            if (ct.IsCancellationRequested) output.WriteLine("Interrupted: the files above hold the nets and epochs finished so far.");
+            return ct.IsCancellationRequested ? UserErrors.Interrupted : 0;
+        })));
         return cmd;
     }
 
@@ -96,7 +92,4 @@ internal static class ExperimentCommand
         if (depths.Length == 0) throw new ArgumentException("--depths is empty. Give depths 6n+2 separated by commas, e.g. 20,56.");
         return depths;
     }
-
-    private static int Positive(int value, string name) =>
-        value > 0 ? value : throw new ArgumentException($"{name} {value} must be at least 1.");
 }

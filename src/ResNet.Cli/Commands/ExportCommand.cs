@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
+using ResNet.Cli.Hosting;
+using ResNet.Cli.Reporting;
 using ResNet.Trainer.Models;
 using ResNet.Trainer.Onnx;
 
@@ -26,51 +28,43 @@ internal static class ExportCommand
         {
             arch, weights, outPath, classes, classNames, channels, size, mean, std, range, fold, noFeatures,
         };
-        cmd.SetAction(parse =>
+        cmd.SetAction(parse => UserErrors.Run(parse, () =>
         {
-            var error = parse.InvocationConfiguration.Error;
-            try
+            var spec = ResNetSpec.Parse(parse.GetValue(arch)!);
+            string? namesFile = parse.GetValue(classNames);
+            string[]? names = namesFile is null ? null : ReadClassNames(namesFile);
+            int? count = parse.GetValue(classes);
+            if (names is not null && count is { } c && c != names.Length)
+                throw new ClassCountMismatchException($"--classes is {c} but '{namesFile}' has {names.Length} class names; give one name per class.");
+            int nc = count ?? names?.Length ?? spec.NumClasses;
+            spec = spec with { InputChannels = parse.GetValue(channels), NumClasses = nc };
+            int imageSize = parse.GetValue(size) ?? spec.DefaultImageSize;
+            var pixelRange = parse.GetValue(range) switch
             {
-                var spec = ResNetSpec.Parse(parse.GetValue(arch)!);
-                string? namesFile = parse.GetValue(classNames);
-                string[]? names = namesFile is null ? null : ReadClassNames(namesFile);
-                int? count = parse.GetValue(classes);
-                if (names is not null && count is { } c && c != names.Length)
-                    throw new ClassCountMismatchException($"--classes is {c} but '{namesFile}' has {names.Length} class names; give one name per class.");
-                int nc = count ?? names?.Length ?? spec.NumClasses;
-                spec = spec with { InputChannels = parse.GetValue(channels), NumClasses = nc };
-                int imageSize = parse.GetValue(size) ?? spec.DefaultImageSize;
-                var pixelRange = parse.GetValue(range) switch
-                {
-                    "0..1" => PixelRange.ZeroToOne,
-                    "0..255" => PixelRange.ZeroTo255,
-                    var other => throw new ArgumentException($"--range must be 0..1 or 0..255, got '{other}'."),
-                };
-                float[] m = ParseFloats(parse.GetValue(mean), "--mean", spec.InputChannels, 0f);
-                float[] s = ParseFloats(parse.GetValue(std), "--std", spec.InputChannels, 1f);
+                "0..1" => PixelRange.ZeroToOne,
+                "0..255" => PixelRange.ZeroTo255,
+                var other => throw new ArgumentException($"--range must be 0..1 or 0..255, got '{other}'."),
+            };
+            float[] m = ParseFloats(parse.GetValue(mean), "--mean", spec.InputChannels, 0f);
+            float[] s = ParseFloats(parse.GetValue(std), "--std", spec.InputChannels, 1f);
 
-                using var model = new ResNet.Trainer.Models.ResNetModel(spec);
-                ResNetWeights.Load(model, parse.GetValue(weights)!);
-                model.eval();
-                string path = parse.GetValue(outPath)!;
-                OnnxExporter.Export(model, path, new OnnxExportOptions
-                {
-                    ClassNames = names,
-                    ImageHeight = imageSize,
-                    Normalization = new InputNormalization(pixelRange, m, s),
-                    FoldBatchNorm = parse.GetValue(fold),
-                    IncludeFeatures = !parse.GetValue(noFeatures),
-                });
-                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"wrote {path}: {spec.Name}, input [N, {spec.InputChannels}, {imageSize}, {imageSize}] RGB {parse.GetValue(range)}, {nc} classes, {new FileInfo(path).Length:N0} bytes"));
-                return 0;
-            }
-            catch (Exception ex) when (ex is ArgumentException or IOException or InvalidOperationException)
+            string path = parse.GetValue(outPath)!;
+            OutputFolder.PrepareFile(path, "--output");
+            using var model = new ResNet.Trainer.Models.ResNetModel(spec);
+            ResNetWeights.Load(model, parse.GetValue(weights)!);
+            model.eval();
+            OnnxExporter.Export(model, path, new OnnxExportOptions
             {
-                error.WriteLine(ex.Message);
-                return 2;
-            }
-        });
+                ClassNames = names,
+                ImageHeight = imageSize,
+                Normalization = new InputNormalization(pixelRange, m, s),
+                FoldBatchNorm = parse.GetValue(fold),
+                IncludeFeatures = !parse.GetValue(noFeatures),
+            });
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"wrote {path}: {spec.Name}, input [N, {spec.InputChannels}, {imageSize}, {imageSize}] RGB {parse.GetValue(range)}, {nc} classes, {new FileInfo(path).Length:N0} bytes"));
+            return 0;
+        }));
         return cmd;
     }
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using ResNet.Cli.Hosting;
 using ResNet.Trainer.Models;
 
 namespace ResNet.Cli.Commands;
@@ -14,35 +15,16 @@ internal static class InfoCommand
         var classes = new Option<int?>("--classes") { Description = "Number of classes of the classifier (default: 10 for CIFAR models, 1000 for ImageNet models)." };
         var channels = new Option<int>("--channels") { Description = "Input channels: 1 (grayscale) or 3 (RGB).", DefaultValueFactory = _ => 3 };
         var cmd = new Command("info", "Show an architecture: parameters, multiply-accumulates per image, and its layers.") { arch, size, classes, channels };
-        cmd.SetAction(parse =>
+        cmd.SetAction(parse => UserErrors.Run(parse, () =>
         {
-            ResNetSpec spec;
-            try
-            {
-                spec = ResNetSpec.Parse(parse.GetValue(arch)!);
-            }
-            catch (UnknownArchitectureException ex)
-            {
-                parse.InvocationConfiguration.Error.WriteLine(ex.Message);
-                return 2;
-            }
-            spec = spec with
+            var spec = ResNetSpec.Parse(parse.GetValue(arch)!) with
             {
                 InputChannels = parse.GetValue(channels),
-                NumClasses = parse.GetValue(classes) ?? spec.NumClasses,
             };
-            int imageSize = parse.GetValue(size) ?? spec.DefaultImageSize;
-            try
-            {
-                Write(output, spec, imageSize);
-            }
-            catch (ArgumentException ex)
-            {
-                parse.InvocationConfiguration.Error.WriteLine(ex.Message);
-                return 2;
-            }
+            spec = spec with { NumClasses = parse.GetValue(classes) ?? spec.NumClasses };
+            Write(output, spec, parse.GetValue(size) ?? spec.DefaultImageSize);
             return 0;
-        });
+        }));
         return cmd;
     }
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using ResNet.Cli.Hosting;
 using ResNet.Trainer.Onnx;
 
 namespace ResNet.Cli.Commands;
@@ -22,53 +23,74 @@ internal static class PredictCommand
         {
             model, inputs, top, json, labels, batch, device, threads,
         };
-        cmd.SetAction(parse =>
+        cmd.SetAction((parse, ct) => Task.FromResult(UserErrors.Run(parse, () =>
         {
             var error = parse.InvocationConfiguration.Error;
-            try
+            var provider = parse.GetValue(device) switch
             {
-                var provider = parse.GetValue(device) switch
+                "cpu" => ExecutionProviderPreference.Cpu,
+                "cuda" => ExecutionProviderPreference.Cuda,
+                "cuda-only" => ExecutionProviderPreference.CudaOnly,
+                var other => throw new ArgumentException($"--device must be cpu, cuda or cuda-only, got '{other}'."),
+            };
+            string? labelsFile = parse.GetValue(labels);
+            var files = ImageTensors.FindImages(parse.GetValue(inputs)!);
+            if (files.Count == 0)
+                throw new ArgumentException("No images found; pass image files or folders holding .png, .jpg, .jpeg, .bmp, .gif or .webp files.");
+            using var scorer = new OnnxScorer(ModelPath(parse.GetValue(model)!), new OnnxScorerOptions
+            {
+                ExecutionProvider = provider,
+                IntraOpThreads = parse.GetValue(threads),
+                MaxBatchSize = Math.Max(1, parse.GetValue(batch)),
+                ClassNames = labelsFile is null ? null : ExportCommand.ReadClassNames(labelsFile),
+                Log = message => error.WriteLine(message),
+            });
+            var info = scorer.Info;
+            int k = Math.Clamp(parse.GetValue(top), 1, info.ClassCount);
+            int batchSize = Math.Max(1, parse.GetValue(batch));
+            var rows = new List<(string File, IReadOnlyList<ClassScore> Top)>(files.Count);
+            var failed = new List<string>();
+            for (int start = 0; start < files.Count; start += batchSize)
+            {
+                ct.ThrowIfCancellationRequested();
+                var chunk = files.Skip(start).Take(batchSize).ToArray();
+                var pixels = new float[]?[chunk.Length];
+                var problems = new string?[chunk.Length];
+                // Each image on its own: one bad file is reported on its line, the others are still scored.
+                Parallel.For(0, chunk.Length, i =>
                 {
-                    "cpu" => ExecutionProviderPreference.Cpu,
-                    "cuda" => ExecutionProviderPreference.Cuda,
-                    "cuda-only" => ExecutionProviderPreference.CudaOnly,
-                    var other => throw new ArgumentException($"--device must be cpu, cuda or cuda-only, got '{other}'."),
-                };
-                string? labelsFile = parse.GetValue(labels);
-                using var scorer = new OnnxScorer(parse.GetValue(model)!, new OnnxScorerOptions
-                {
-                    ExecutionProvider = provider,
-                    IntraOpThreads = parse.GetValue(threads),
-                    MaxBatchSize = Math.Max(1, parse.GetValue(batch)),
-                    ClassNames = labelsFile is null ? null : ExportCommand.ReadClassNames(labelsFile),
-                    Log = message => error.WriteLine(message),
+                    try { pixels[i] = ImageTensors.Load(chunk[i], info.Channels, info.Height, info.Width, info.Normalization.Range); }
+                    catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { problems[i] = ex.Message; }
                 });
-                var files = ImageTensors.FindImages(parse.GetValue(inputs)!);
-                if (files.Count == 0)
-                    throw new ArgumentException("No images found; pass image files or folders holding .png, .jpg, .jpeg, .bmp, .gif or .webp files.");
-                var info = scorer.Info;
-                int k = Math.Clamp(parse.GetValue(top), 1, info.ClassCount);
-                int batchSize = Math.Max(1, parse.GetValue(batch));
-                var rows = new List<(string File, IReadOnlyList<ClassScore> Top)>(files.Count);
-                for (int start = 0; start < files.Count; start += batchSize)
+                var good = Enumerable.Range(0, chunk.Length).Where(i => pixels[i] is not null).ToArray();
+                foreach (int i in Enumerable.Range(0, chunk.Length).Where(i => problems[i] is not null))
                 {
-                    var chunk = files.Skip(start).Take(batchSize).ToArray();
-                    var pixels = new float[chunk.Length][];
-                    Parallel.For(0, chunk.Length, i => pixels[i] = ImageTensors.Load(chunk[i], info.Channels, info.Height, info.Width, info.Normalization.Range));
-                    var result = scorer.Score(pixels);
-                    for (int i = 0; i < chunk.Length; i++) rows.Add((chunk[i], scorer.TopK(result, i, k)));
+                    failed.Add(chunk[i]);
+                    error.WriteLine($"error: {problems[i]}");
                 }
+                if (good.Length == 0) continue;
+                var result = scorer.Score(good.Select(i => pixels[i]!).ToArray());
+                for (int j = 0; j < good.Length; j++) rows.Add((chunk[good[j]], scorer.TopK(result, j, k)));
+            }
+            if (rows.Count > 0)
+            {
                 if (parse.GetValue(json)) WriteJson(output, rows);
                 else WriteTable(output, rows);
-                return 0;
             }
-            catch (Exception ex) when (ex is ArgumentException or IOException or InvalidOperationException)
-            {
-                error.WriteLine(ex.Message);
-                return 2;
-            }
-        });
+            if (failed.Count > 0)
+                error.WriteLine($"{failed.Count} of {files.Count} image(s) could not be read; the others are scored above.");
+            return failed.Count > 0 ? UserErrors.BadInput : 0;
+        })));
         return cmd;
+    }
+
+    // A folder given as --model means the model.onnx that resnet train wrote into it.
+    private static string ModelPath(string path)
+    {
+        if (!Directory.Exists(path)) return path;
+        string inside = Path.Combine(path, "model.onnx");
+        return File.Exists(inside) ? inside
+            : throw new FileNotFoundException($"--model '{path}' is a folder without model.onnx; give the ONNX file (resnet train writes model.onnx, resnet export writes the file you name).", inside);
     }
 
     private static void WriteTable(TextWriter o, List<(string File, IReadOnlyList<ClassScore> Top)> rows)

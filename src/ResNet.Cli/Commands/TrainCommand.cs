@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using ResNet.Cli.Hosting;
 using ResNet.Cli.Reporting;
 using ResNet.Trainer.Data;
 using ResNet.Trainer.Models;
@@ -28,20 +29,57 @@ internal static class TrainCommand
         public readonly Option<string?> Augment = new("--augment") { Description = "none, cifar (pad 4, crop, flip) or imagenet (scale, crop, flip, colour)." };
         public readonly Option<string?> Normalize = new("--normalize") { Description = "per-pixel (the paper), per-channel or none." };
         public readonly Option<int?> ImageSize = new("--image-size") { Description = "Resize images to this size (default: the data's size)." };
+        public readonly Option<bool> AllowLargeImages = new("--allow-large-images") { Description = $"Accept an --image-size above {TrainingOptions.MaxImageSize}." };
         public readonly Option<int?> Channels = new("--channels") { Description = "Model input channels, 1 or 3 (default: from the data)." };
         public readonly Option<double?> Validation = new("--validation") { Description = "Share of the training set held out for validation (e.g. 0.1)." };
         public readonly Option<int?> Seed = new("--seed") { Description = "Seed of weights, shuffling, augmentation and split." };
-        public readonly Option<string> Device = new("--device") { Description = "cpu, cuda, cuda:N or auto.", DefaultValueFactory = _ => "cpu" };
+        public readonly Option<string?> Device = new("--device") { Description = "cpu, cuda, cuda:N or auto (default: cpu)." };
         public readonly Option<int?> Threads = new("--threads") { Description = "CPU threads for TorchSharp (default: all cores)." };
         public readonly Option<int?> Workers = new("--workers") { Description = "Loader threads that decode and augment." };
-        public readonly Option<int> CheckpointEvery = new("--checkpoint-every") { Description = "Write a checkpoint every N epochs.", DefaultValueFactory = _ => 1 };
-        public readonly Option<bool> Resume = new("--resume") { Description = "Continue from <output>/checkpoints/last.ckpt." };
+        public readonly Option<int?> CheckpointEvery = new("--checkpoint-every") { Description = "Write a checkpoint every N epochs (default: 1)." };
+        public readonly Option<string?> Resume = new("--resume") { Description = "Continue from a checkpoint: the one given, or <output>/checkpoints/last.ckpt when none is.", Arity = ArgumentArity.ZeroOrOne };
         public readonly Option<int?> EarlyStop = new("--early-stopping") { Description = "Stop after N epochs without validation improvement." };
         public readonly Option<bool> StrictImages = new("--strict-images") { Description = "Stop on a corrupt or non-image file instead of skipping it with a warning." };
         public readonly Option<string> TestMode = new("--test-mode") { Description = "Test-time views: single, ten-crop or multi-scale.", DefaultValueFactory = _ => "single" };
 
+        /// <summary>The user's changes to the recipe, as parsed: every flag left out keeps the recipe's value.</summary>
+        public TrainingOverrides Overrides(ParseResult p, string checkpoints) => new()
+        {
+            Recipe = p.GetValue(Recipe)!,
+            Epochs = p.GetValue(Epochs),
+            Iterations = p.GetValue(Iterations),
+            BatchSize = p.GetValue(BatchSize),
+            LearningRate = p.GetValue(Lr),
+            Schedule = p.GetValue(Schedule) is string s ? LearningRateSchedule.Parse(s) : null,
+            Momentum = p.GetValue(Momentum),
+            Nesterov = p.GetValue(Nesterov) ? true : null,
+            WeightDecay = p.GetValue(WeightDecay),
+            LabelSmoothing = p.GetValue(LabelSmoothing),
+            Warmup = p.GetValue(Warmup) is int w ? new LinearWarmup(w) : null,
+            Augmentation = p.GetValue(Augment) is string a ? ResNet.Trainer.Data.Augmentation.Parse(a) : null,
+            Normalization = p.GetValue(Normalize) switch
+            {
+                null => null,
+                "per-pixel" => NormalizationKind.PerPixel,
+                "per-channel" => NormalizationKind.PerChannel,
+                "none" => NormalizationKind.None,
+                var other => throw new ArgumentException($"--normalize '{other}' is not one of per-pixel, per-channel, none."),
+            },
+            ImageSize = p.GetValue(ImageSize),
+            AllowLargeImages = p.GetValue(AllowLargeImages) ? true : null,
+            ValidationFraction = p.GetValue(Validation),
+            Seed = p.GetValue(Seed),
+            Device = p.GetValue(Device),
+            Threads = p.GetValue(Threads),
+            Workers = p.GetValue(Workers),
+            CheckpointDirectory = checkpoints,
+            CheckpointEvery = p.GetValue(CheckpointEvery),
+            Resume = p.GetResult(Resume) is not null,
+            EarlyStoppingPatience = p.GetValue(EarlyStop),
+        };
+
         public IEnumerable<Option> All => [Arch, Recipe, Epochs, Iterations, BatchSize, Lr, Schedule, Momentum, Nesterov, WeightDecay, LabelSmoothing, Warmup,
-            Augment, Normalize, ImageSize, Channels, Validation, Seed, Device, Threads, Workers, CheckpointEvery, Resume, EarlyStop, StrictImages, TestMode];
+            Augment, Normalize, ImageSize, AllowLargeImages, Channels, Validation, Seed, Device, Threads, Workers, CheckpointEvery, Resume, EarlyStop, StrictImages, TestMode];
     }
 
     public static Command Create(TextWriter output)
@@ -60,137 +98,137 @@ internal static class TrainCommand
     /// <summary>One training run from parsed options: used by <c>train</c> and <c>demo</c>.</summary>
     internal static class Session
     {
-        public static int Run(ParseResult parse, Options o, string dataPath, string? testPath, string outDir, Func<TrainingOptions, TrainingOptions>? adjust, TextWriter output, CancellationToken ct)
+        public static int Run(ParseResult parse, Options o, string dataPath, string? testPath, string outDir, Func<TrainingOverrides, TrainingOverrides>? adjust, TextWriter output, CancellationToken ct) =>
+            UserErrors.Run(parse, () => Train(parse, o, dataPath, testPath, outDir, adjust, output, ct));
+
+        private static int Train(ParseResult parse, Options o, string dataPath, string? testPath, string outDir, Func<TrainingOverrides, TrainingOverrides>? adjust, TextWriter output, CancellationToken ct)
         {
             var error = parse.InvocationConfiguration.Error;
             var inv = CultureInfo.InvariantCulture;
-            try
+            // Every setting is checked before the data is read or a file is written.
+            var arch = ResNetSpec.Parse(parse.GetValue(o.Arch)!);
+            string checkpoints = ResumeFolder(parse, o, outDir);
+            var overrides = o.Overrides(parse, checkpoints);
+            if (adjust is not null) overrides = adjust(overrides);
+            overrides.Resolve(arch);
+            OutputFolder.Prepare(outDir, "--output", dataPath, testPath);
+            var warnings = new List<string>();
+            var onBad = parse.GetValue(o.StrictImages) ? BadImagePolicy.Error : BadImagePolicy.Skip;
+            void Warn(string w) { lock (warnings) warnings.Add(w); error.WriteLine("warning: " + w); }
+            var opened = DataLocator.Open(dataPath, parse.GetValue(o.Channels), parse.GetValue(o.ImageSize), onBad, Warn);
+            IImageSource? testSource = opened.Test;
+            if (testPath is not null)
             {
-                var warnings = new List<string>();
-                var onBad = parse.GetValue(o.StrictImages) ? BadImagePolicy.Error : BadImagePolicy.Skip;
-                var opened = DataLocator.Open(dataPath, parse.GetValue(o.Channels), parse.GetValue(o.ImageSize), onBad, w => { warnings.Add(w); error.WriteLine("warning: " + w); });
-                IImageSource? testSource = opened.Test;
-                if (testPath is not null)
-                    testSource = DataLocator.Open(testPath, opened.Train.Channels, parse.GetValue(o.ImageSize), onBad, w => error.WriteLine("warning: " + w)).Train;
-
-                var spec = ResNetSpec.Parse(parse.GetValue(o.Arch)!) with { InputChannels = opened.Train.Channels, NumClasses = opened.Train.ClassNames.Count };
-                var options = Build(parse, o, spec, Path.Combine(outDir, "checkpoints"));
-                if (adjust is not null) options = adjust(options);
-                string mode = parse.GetValue(o.TestMode)!;
-                var testMode = mode switch
-                {
-                    "single" => ResNet.Trainer.Training.TestMode.Single,
-                    "ten-crop" => ResNet.Trainer.Training.TestMode.TenCrop,
-                    "multi-scale" => ResNet.Trainer.Training.TestMode.MultiScale,
-                    _ => throw new ArgumentException($"--test-mode '{mode}' is not one of single, ten-crop, multi-scale."),
-                };
-
-                output.WriteLine($"data: {opened.Description}");
-                output.WriteLine(string.Create(inv, $"model: {spec.Name}, {ModelStats.Parameters(spec):N0} parameters, input {spec.InputChannels} channel(s), {spec.NumClasses} classes"));
-                output.WriteLine(string.Create(inv, $"recipe: {parse.GetValue(o.Recipe)}; batch {options.BatchSize}, lr {options.LearningRate}, {options.Schedule.GetType().Name}, momentum {options.Momentum}{(options.Nesterov ? " (Nesterov)" : "")}, weight decay {options.WeightDecay}, {(options.MaxIterations is long it ? $"{it} iterations" : $"{options.Epochs} epochs")}, device {options.Device}"));
-
-                using var model = new ResNet.Trainer.Models.ResNetModel(spec, seed: options.Seed);
-                var printer = new ProgressPrinter(output, ProgressPrinter.IsTerminal(output));
-                var tensorBoard = TensorBoardFlag.Open(parse);
-                var result = ResNet.Trainer.Training.Trainer.Train(model, opened.Train, null, options, TensorBoardWriter.Tee(printer, tensorBoard)!, ct);
-                printer.EndLine();
-
-                Directory.CreateDirectory(outDir);
-                string modelPath = Path.Combine(outDir, "model.dat");
-                result.Card.Save(model, modelPath);
-                // The ONNX file carries the class names and folds the normalization in: `resnet predict`, ApplyResNet.
-                ResNet.Trainer.Onnx.OnnxExporter.Export(model, Path.Combine(outDir, "model.onnx"), new ResNet.Trainer.Onnx.OnnxExportOptions
-                {
-                    ClassNames = result.Card.ClassNames,
-                    ImageHeight = result.Card.ImageHeight,
-                    ImageWidth = result.Card.ImageWidth,
-                    Normalization = result.Card.Normalization.ToInputNormalization(),
-                });
-                Reports.WriteHistoryCsv(Path.Combine(outDir, "metrics.csv"), result.History);
-                EvaluationReport? report = null;
-                if (testSource is not null && result.Stop != StopReason.Cancelled)
-                {
-                    report = Evaluator.Evaluate(model, testSource, result.Card.Pipeline, new EvaluationOptions { Mode = testMode, Workers = options.Workers }, ct);
-                    Reports.WriteConfusionSvg(Path.Combine(outDir, "confusion.svg"), report);
-                    tensorBoard?.WriteConfusionMatrix(report.ClassNames, report.ConfusionMatrix, result.History.Count);
-                }
-                Reports.WriteJson(Path.Combine(outDir, "metrics.json"), new
-                {
-                    model = spec.Name,
-                    stop = result.Stop.ToString(),
-                    training_seconds = result.Elapsed.TotalSeconds,
-                    best_epoch = result.BestEpoch,
-                    epochs = result.History,
-                    test = report is null ? null : Reports.Summary(report),
-                    skipped_files = warnings,
-                });
-                if (result.History.Count > 0)
-                    Reports.WriteCurvesSvg(Path.Combine(outDir, "curves.svg"), result.History, report?.Top1Error);
-
-                output.WriteLine();
-                output.WriteLine(string.Create(inv, $"{result.Stop} after {result.History.Count} epoch(s) in {result.Elapsed.TotalSeconds:F0} s."));
-                if (report is not null)
-                {
-                    output.WriteLine(string.Create(inv, $"test accuracy: {report.Accuracy:P2} on {report.Count} held-out images (top-1 error {report.Top1Error:P2}, top-5 error {report.Top5Error:P2}, {mode})"));
-                    output.WriteLine();
-                    output.Write(report.FormatConfusionMatrix());
-                }
-                output.WriteLine();
-                string full = Path.GetFullPath(outDir);
-                output.WriteLine($"files in {full}:");
-                output.WriteLine($"  model.dat + model.json   weights and card (architecture, classes, normalization)");
-                output.WriteLine($"  model.onnx               ONNX model for `resnet predict`, ApplyResNet, any ONNX runtime");
-                output.WriteLine($"  metrics.csv, metrics.json  per-epoch figures{(report is null ? "" : " and the test evaluation")}");
-                if (result.History.Count > 0) output.WriteLine($"  curves.svg               training curves");
-                if (report is not null) output.WriteLine($"  confusion.svg            confusion matrix");
-                output.WriteLine($"  checkpoints/last.ckpt    resumable checkpoint (--resume)");
-                return result.Stop == StopReason.Cancelled ? 130 : 0;
+                testSource = DataLocator.Open(testPath, opened.Train.Channels, parse.GetValue(o.ImageSize), onBad, w => error.WriteLine("warning: " + w)).Train;
+                if (!testSource.ClassNames.SequenceEqual(opened.Train.ClassNames))
+                    throw new InvalidDatasetException($"--test '{testPath}' has classes [{string.Join(", ", testSource.ClassNames)}] but --data '{dataPath}' has [{string.Join(", ", opened.Train.ClassNames)}]. Give both the same class subfolders.", testPath);
             }
-            catch (Exception ex) when (ex is InvalidDatasetException or CorruptDataException or DirectoryNotFoundException or FileNotFoundException
-                or UnknownArchitectureException or UnknownRecipeException or CheckpointMismatchException or DeviceUnavailableException or TrainingDivergedException or ArgumentException or IOException)
+
+            var spec = arch with { InputChannels = opened.Train.Channels, NumClasses = opened.Train.ClassNames.Count };
+            var options = overrides.Resolve(spec);
+            string mode = parse.GetValue(o.TestMode)!;
+            var testMode = mode switch
             {
-                error.WriteLine("error: " + ex.Message);
-                return 2;
+                "single" => ResNet.Trainer.Training.TestMode.Single,
+                "ten-crop" => ResNet.Trainer.Training.TestMode.TenCrop,
+                "multi-scale" => ResNet.Trainer.Training.TestMode.MultiScale,
+                _ => throw new ArgumentException($"--test-mode '{mode}' is not one of single, ten-crop, multi-scale."),
+            };
+
+            output.WriteLine($"data: {opened.Description}");
+            output.WriteLine(string.Create(inv, $"model: {spec.Name}, {ModelStats.Parameters(spec):N0} parameters, input {spec.InputChannels} channel(s), {spec.NumClasses} classes"));
+            output.WriteLine(string.Create(inv, $"recipe: {parse.GetValue(o.Recipe)}; batch {options.BatchSize}, lr {options.LearningRate}, {options.Schedule.GetType().Name}, momentum {options.Momentum}{(options.Nesterov ? " (Nesterov)" : "")}, weight decay {options.WeightDecay}, {options.Length}, device {options.Device}"));
+
+            using var model = new ResNet.Trainer.Models.ResNetModel(spec, seed: options.Seed);
+            var printer = new ProgressPrinter(output, ProgressPrinter.IsTerminal(output));
+            var tensorBoard = TensorBoardFlag.Open(parse);
+            var result = ResNetTrainer.Train(model, opened.Train, null, options, TensorBoardWriter.Tee(printer, tensorBoard)!, ct);
+            printer.EndLine();
+
+            bool interrupted = result.Stop == StopReason.Cancelled;
+            long? stoppedAt = result.Card.InterruptedAtIteration;
+            // An interrupted run never replaces a completed model from an earlier run: its files go beside it.
+            string dir = interrupted && HoldsCompletedModel(outDir) ? Path.Combine(outDir, "interrupted") : outDir;
+            Directory.CreateDirectory(dir);
+            var card = result.Card;
+            card.Save(model, Path.Combine(dir, "model.dat"));
+            // The ONNX file carries the class names and folds the normalization in: `resnet predict`, ApplyResNet.
+            ResNet.Trainer.Onnx.OnnxExporter.Export(model, Path.Combine(dir, "model.onnx"), new ResNet.Trainer.Onnx.OnnxExportOptions
+            {
+                ClassNames = card.ClassNames,
+                ImageHeight = card.ImageHeight,
+                ImageWidth = card.ImageWidth,
+                Normalization = card.Normalization.ToInputNormalization(),
+            });
+            Reports.WriteHistoryCsv(Path.Combine(dir, "metrics.csv"), result.History);
+            EvaluationReport? report = null;
+            if (testSource is not null && !interrupted)
+            {
+                report = Evaluator.Evaluate(model, testSource, card.Pipeline, new EvaluationOptions { Mode = testMode, Workers = options.Workers }, ct);
+                Reports.WriteConfusionSvg(Path.Combine(dir, "confusion.svg"), report);
+                tensorBoard?.WriteConfusionMatrix(report.ClassNames, report.ConfusionMatrix, result.History.Count);
             }
+            Reports.WriteJson(Path.Combine(dir, "metrics.json"), new
+            {
+                model = spec.Name,
+                stop = result.Stop.ToString(),
+                interrupted_at_iteration = stoppedAt,
+                training_seconds = result.Elapsed.TotalSeconds,
+                best_epoch = result.BestEpoch,
+                epochs = result.History,
+                test = report is null ? null : Reports.Summary(report),
+                skipped_files = warnings,
+            });
+            if (result.History.Count > 0)
+                Reports.WriteCurvesSvg(Path.Combine(dir, "curves.svg"), result.History, report?.Top1Error);
+
+            output.WriteLine();
+            output.WriteLine(interrupted
+                ? string.Create(inv, $"Interrupted at iteration {stoppedAt} (after {result.History.Count} complete epoch(s), {result.Elapsed.TotalSeconds:F0} s).")
+                : string.Create(inv, $"{result.Stop} after {result.History.Count} epoch(s) in {result.Elapsed.TotalSeconds:F0} s."));
+            if (report is not null)
+            {
+                output.WriteLine(string.Create(inv, $"test accuracy: {report.Accuracy:P2} on {report.Count} held-out images (top-1 error {report.Top1Error:P2}, top-5 error {report.Top5Error:P2}, {mode})"));
+                output.WriteLine();
+                output.Write(report.FormatConfusionMatrix());
+            }
+            output.WriteLine();
+            string full = Path.GetFullPath(dir);
+            output.WriteLine($"files in {full}:");
+            output.WriteLine($"  model.dat + model.json   weights{(interrupted ? $" at iteration {stoppedAt}" : "")} and card (architecture, classes, normalization)");
+            output.WriteLine($"  model.onnx               ONNX model for `resnet predict`, ApplyResNet, any ONNX runtime");
+            output.WriteLine($"  metrics.csv, metrics.json  per-epoch figures{(report is null ? "" : " and the test evaluation")}");
+            if (result.History.Count > 0) output.WriteLine($"  curves.svg               training curves");
+            if (report is not null) output.WriteLine($"  confusion.svg            confusion matrix");
+            if (result.CheckpointPath is { } last)
+            {
+                output.WriteLine($"checkpoint: {Path.GetFullPath(last)}");
+                if (interrupted)
+                    output.WriteLine($"resume: run the same command with --resume {Path.GetFullPath(last)}");
+            }
+            return interrupted ? UserErrors.Interrupted : 0;
         }
 
-        private static TrainingOptions Build(ParseResult p, Options o, ResNetSpec spec, string checkpoints)
+        // --resume alone: <output>/checkpoints; --resume <file>: that checkpoint's folder (the trainer reads last.ckpt there).
+        private static string ResumeFolder(ParseResult parse, Options o, string outDir)
         {
-            var t = Recipes.Get(p.GetValue(o.Recipe)!, spec);
-            int? epochs = p.GetValue(o.Epochs);
-            long? iterations = p.GetValue(o.Iterations);
-            return t with
-            {
-                Epochs = epochs ?? t.Epochs,
-                MaxIterations = iterations ?? (epochs is null ? t.MaxIterations : null),
-                BatchSize = p.GetValue(o.BatchSize) ?? t.BatchSize,
-                LearningRate = p.GetValue(o.Lr) ?? t.LearningRate,
-                Schedule = p.GetValue(o.Schedule) is string s ? LearningRateSchedule.Parse(s) : t.Schedule,
-                Momentum = p.GetValue(o.Momentum) ?? t.Momentum,
-                Nesterov = p.GetValue(o.Nesterov) || t.Nesterov,
-                WeightDecay = p.GetValue(o.WeightDecay) ?? t.WeightDecay,
-                LabelSmoothing = p.GetValue(o.LabelSmoothing) ?? t.LabelSmoothing,
-                Warmup = p.GetValue(o.Warmup) is int w ? new LinearWarmup(w) : t.Warmup,
-                Augmentation = p.GetValue(o.Augment) is string a ? Augmentation.Parse(a) : t.Augmentation,
-                Normalization = p.GetValue(o.Normalize) switch
-                {
-                    null => t.Normalization,
-                    "per-pixel" => NormalizationKind.PerPixel,
-                    "per-channel" => NormalizationKind.PerChannel,
-                    "none" => NormalizationKind.None,
-                    var other => throw new ArgumentException($"--normalize '{other}' is not one of per-pixel, per-channel, none."),
-                },
-                ImageSize = p.GetValue(o.ImageSize) ?? t.ImageSize,
-                ValidationFraction = p.GetValue(o.Validation) ?? t.ValidationFraction,
-                Seed = p.GetValue(o.Seed) ?? t.Seed,
-                Device = p.GetValue(o.Device)!,
-                Threads = p.GetValue(o.Threads) ?? t.Threads,
-                Workers = p.GetValue(o.Workers) ?? t.Workers,
-                CheckpointDirectory = checkpoints,
-                CheckpointEvery = p.GetValue(o.CheckpointEvery),
-                Resume = p.GetValue(o.Resume),
-                EarlyStoppingPatience = p.GetValue(o.EarlyStop) ?? t.EarlyStoppingPatience,
-            };
+            string folder = Path.Combine(outDir, "checkpoints");
+            if (parse.GetResult(o.Resume) is null || parse.GetValue(o.Resume) is not string file) return folder;
+            if (Directory.Exists(file))
+                throw new ArgumentException($"--resume '{file}' is a folder; give the checkpoint file, e.g. {Path.Combine(file, ResNetTrainer.CheckpointFile)}.");
+            if (!File.Exists(file))
+                throw new FileNotFoundException($"--resume checkpoint '{file}' does not exist. Give the last.ckpt an earlier run wrote (it prints its path), or --resume alone for {Path.Combine(folder, ResNetTrainer.CheckpointFile)}.", file);
+            if (Path.GetFileName(file) != ResNetTrainer.CheckpointFile)
+                throw new ArgumentException($"--resume '{file}': training resumes from a file named {ResNetTrainer.CheckpointFile} (written by resnet train); rename it or give that file.");
+            return Path.GetDirectoryName(Path.GetFullPath(file))!;
+        }
+
+        private static bool HoldsCompletedModel(string outDir)
+        {
+            string card = Path.Combine(outDir, "model.json");
+            if (!File.Exists(card)) return false;
+            try { return ModelCard.FromJson(File.ReadAllText(card)).InterruptedAtIteration is null; }
+            catch (Exception ex) when (ex is System.Text.Json.JsonException or IOException or InvalidDataException) { return true; } // unreadable: still the user's file
         }
     }
 }

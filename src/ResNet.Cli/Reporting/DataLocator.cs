@@ -9,6 +9,8 @@ internal static class DataLocator
 
     public static Opened Open(string path, int? channels, int? imageSize, BadImagePolicy onBad, Action<string> warn)
     {
+        if (channels is not (null or 1 or 3))
+            throw new ArgumentException($"--channels {channels}: give 1 (grayscale) or 3 (RGB).");
         string full = Path.GetFullPath(path);
         if (File.Exists(full))
             throw new ArgumentException($"--data '{path}' is a file; pass the folder that holds it (an image folder, the IDX files or the CIFAR .bin batches).");
@@ -43,14 +45,15 @@ internal static class DataLocator
             trainSource = InMemoryImages.From(train);
             if (test is not null) test = InMemoryImages.From(test);
         }
-        return new Opened(trainSource, test, $"image folder {root} ({train.Count} images, {train.ClassNames.Count} classes{(split ? $", test: {test!.Count} images in {testDir}" : "")})");
+        string size = train.SizeRule is null ? "" : $"; image size {train.SizeRule} (--image-size sets another)";
+        return new Opened(trainSource, test, $"image folder {root} ({trainSource.Count} images, {train.ClassNames.Count} classes{(split ? $", test: {test!.Count} images in {testDir}" : "")}){size}");
     }
 
     // Gray PNGs stay one channel; anything with colour gets three.
     private static int GuessChannels(string root)
     {
-        foreach (var dir in Directory.EnumerateDirectories(root))
-            foreach (var file in Directory.EnumerateFiles(dir).Where(f => ImageDecoder.Extensions.Contains(Path.GetExtension(f))).Take(8))
+        foreach (var dir in FolderListing.Subfolders(root))
+            foreach (var file in FolderListing.Images(dir, recursive: false).Take(8))
                 if (ImageDecoder.ProbeChannels(file) is int c) return c;
         return 3;
     }

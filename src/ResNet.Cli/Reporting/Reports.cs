@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using ResNet.Scoring;
 using ResNet.Trainer.Training;
 
 namespace ResNet.Cli.Reporting;
@@ -16,10 +17,11 @@ internal static class Reports
         var sb = new StringBuilder("epoch,iteration,train_loss,train_error,validation_loss,validation_error,learning_rate,seconds\n");
         foreach (var h in history)
             sb.AppendLine(string.Create(Inv, $"{h.Epoch},{h.Iteration},{h.TrainLoss:G6},{h.TrainError:G6},{h.ValidationLoss:G6},{h.ValidationError:G6},{h.LearningRate:G6},{h.Seconds:F2}"));
-        File.WriteAllText(path, sb.ToString());
+        AtomicFile.WriteAllText(path, sb.ToString());
     }
 
-    public static void WriteJson<T>(string path, T value) => File.WriteAllText(path, JsonSerializer.Serialize(value, Json));
+    // Every report goes through the one atomic writer: Ctrl-C or a full disk never leaves half a metrics file.
+    public static void WriteJson<T>(string path, T value) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(value, Json));
 
     public static object Summary(EvaluationReport r) => new
     {
@@ -64,7 +66,7 @@ internal static class Reports
         if (testError is double e)
             sb.AppendLine(string.Create(Inv, $"<line x1=\"{L}\" x2=\"{W - R}\" y1=\"{Y(e):F1}\" y2=\"{Y(e):F1}\" stroke=\"#d62728\" stroke-dasharray=\"6 4\"/><text x=\"{W - R + 10}\" y=\"{T + 64}\" fill=\"#d62728\">test error {e:P1}</text>"));
         sb.AppendLine("</svg>");
-        File.WriteAllText(path, sb.ToString());
+        AtomicFile.WriteAllText(path, sb.ToString());
     }
 
     /// <summary>The confusion matrix as an SVG heat map with counts.</summary>
@@ -91,7 +93,7 @@ internal static class Reports
             }
         }
         sb.AppendLine("</svg>");
-        File.WriteAllText(path, sb.ToString());
+        AtomicFile.WriteAllText(path, sb.ToString());
     }
 
     private static string Escape(string s) => s.Replace("&", "&amp;", StringComparison.Ordinal).Replace("<", "&lt;", StringComparison.Ordinal).Replace(">", "&gt;", StringComparison.Ordinal);

@@ -43,13 +43,21 @@ public static class ResNetModelLoading
         return Rebuild(ml, loaded, inputSchema, graphs, filePath, threads, batchSize);
     }
 
-    // ML.NET saves transformers depth first, in chain order, so the zip's ONNX entries come in the order a depth-first walk meets them.
+    // ML.NET saves transformers depth first, in chain order, so the zip's ONNX entries come in the order a depth-first
+    // walk meets the OnnxTransformers. A saved ResNet scorer is a chain [preprocessing, [ApplyOnnxModel, key mapping, ...]].
     private static ITransformer Rebuild(MLContext ml, ITransformer transformer, DataViewSchema schema,
         Queue<(byte[] Onnx, SavedScoring Saved)?> graphs, string source, int threads, int batchSize)
     {
-        if (transformer is not TransformerChain<ITransformer> chain) return transformer;
-        if (chain.Any(t => t is OnnxTransformer) && graphs.Count > 0 && graphs.Dequeue() is { } graph)
+        if (transformer is OnnxTransformer)
         {
+            if (graphs.Count > 0) graphs.Dequeue(); // a user's own ApplyOnnxModel: kept as loaded
+            return transformer;
+        }
+        if (transformer is not TransformerChain<ITransformer> chain) return transformer;
+        if (chain.LastOrDefault() is TransformerChain<ITransformer> tail && tail.Any(t => t is OnnxTransformer))
+        {
+            // A scorer saved by this library (classifier or featurizer): only a classifier's graph carries a saved record.
+            if (graphs.Count == 0 || graphs.Dequeue() is not { } graph) return transformer;
             var s = graph.Saved;
             return ApplyResNetEstimator.CreateTransformer(ml, graph.Onnx, $"ResNet classifier in '{source}'", new EmptyDataView(schema),
                 s.ImageColumn, s.ImageFolder, s.ScoreColumn, s.PredictedLabelColumn, batchSize > 0 ? batchSize : s.BatchSize, classNames: null, threads);

@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using ResNet.Scoring;
 
 namespace ResNet.MLNet.Data;
 
@@ -34,7 +35,7 @@ public static class ImageFolderLoader
         var rows = new List<ImageFileRow>();
         if (useFolderNameAsLabel)
         {
-            var classDirs = Directory.GetDirectories(folder).Order(StringComparer.Ordinal).ToList();
+            var classDirs = FolderListing.Subfolders(folder);
             if (classDirs.Count == 0)
                 throw new ImageFolderException($"Image folder '{folder}' has no subfolders. Put the images of each class in a subfolder named after the class (e.g. {Path.Combine(folder, "cat")}).");
             var empty = new List<string>();
@@ -57,10 +58,6 @@ public static class ImageFolderLoader
         return rows;
     }
 
-    private static List<string> Images(string dir) =>
-        Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories)
-            .Where(f => ImageExtensions.Contains(Path.GetExtension(f)))
-            .Select(Path.GetFullPath)
-            .Order(StringComparer.Ordinal)
-            .ToList();
+    // Each real folder once, links out of the class folder not followed: a link loop cannot multiply rows.
+    private static IReadOnlyList<string> Images(string dir) => FolderListing.Images(dir, recursive: true);
 }

@@ -32,9 +32,7 @@ public static class ImageTensors
         foreach (var p in paths)
         {
             if (Directory.Exists(p))
-                files.AddRange(Directory.EnumerateFiles(p, "*", SearchOption.AllDirectories)
-                    .Where(f => ImageDecoder.Extensions.Contains(Path.GetExtension(f)))
-                    .Order(StringComparer.Ordinal));
+                files.AddRange(FolderListing.Images(p, recursive: true));
             else if (File.Exists(p))
                 files.Add(p);
             else

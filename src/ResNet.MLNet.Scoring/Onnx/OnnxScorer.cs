@@ -240,13 +240,14 @@ public sealed class OnnxScorer : IDisposable
             catch (Exception ex) when (ex is OnnxRuntimeException or DllNotFoundException or EntryPointNotFoundException)
             {
                 reason = $"the CUDA execution provider did not load for device {options.CudaDeviceId} ({ex.Message.Trim()}); " +
-                         "it needs an NVIDIA GPU with its driver, CUDA 12 and cuDNN 9 libraries on the library path";
+                         "the bundled ONNX Runtime 1.31 CUDA provider needs an NVIDIA GPU with its driver (libcuda.so.1), the CUDA 13 runtime libraries " +
+                         "(libcudart.so.13, libcublas.so.13, libcublasLt.so.13, libcurand.so.10) and cuDNN 9 on the library path";
             }
         }
         if (options.ExecutionProvider == ExecutionProviderPreference.CudaOnly)
         {
             so.Dispose();
-            throw new ExecutionProviderUnavailableException($"CUDA was required but cannot be used: {reason}. Ask for Cuda (falls back to CPU) or Cpu instead.");
+            throw new ExecutionProviderUnavailableException($"CUDA was required but cannot be used: {reason}. Choose CUDA with CPU fallback, or the CPU, instead.");
         }
         return (so, "CPUExecutionProvider", $"CUDA was requested but cannot be used: {reason}. Falling back to the CPU execution provider.");
     }

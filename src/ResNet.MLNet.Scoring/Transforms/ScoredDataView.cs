@@ -205,6 +205,9 @@ internal sealed class ScoredDataView : IDataView
             }
             catch (Exception ex)
             {
+                // A decode failure inside ML.NET's parallel cursor names no file: find the row it came from.
+                if (BadImageRows.Find(parent._source, null) is string culprit)
+                    ex = new InvalidDataException($"The image in {culprit}. Fix or remove that file, or filter the row out before scoring.", ex);
                 try { _queue.Add(([], 0, ex), _stop.Token); } catch (OperationCanceledException) { } // the consumer has gone
             }
             finally
@@ -219,7 +222,8 @@ internal sealed class ScoredDataView : IDataView
         {
             if (!_queue.TryTake(out var batch, Timeout.Infinite)) return ([], 0);
             if (batch.Error is not null)
-                throw new InvalidOperationException($"Scoring a batch failed: {batch.Error.Message}", batch.Error);
+                throw batch.Error is InvalidDataException named ? new InvalidDataException(named.Message, batch.Error)
+                    : new InvalidOperationException($"Scoring a batch failed: {batch.Error.Message}", batch.Error);
             return (batch.Scores, batch.Count);
         }
 

@@ -22,8 +22,12 @@ public enum ResNetPretrained
 /// </summary>
 public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransformer>
 {
-    /// <summary>Options of <see cref="ResNetClassifierEstimator"/>. Every field has a default that works.</summary>
-    public sealed class Options
+    /// <summary>
+    /// Options of <see cref="ResNetClassifierEstimator"/>. Every field has a default that works. The training fields
+    /// (<c>Recipe</c>, <c>Epochs</c>, <c>LearningRate</c>, <c>Seed</c>, <c>CheckpointDirectory</c>, ...) are those of
+    /// <see cref="TrainingOverrides"/>, with the same names and defaults as <c>resnet train</c>: each one left unset keeps the recipe's value.
+    /// </summary>
+    public sealed record Options : TrainingOverrides
     {
         /// <summary>Architecture name (<c>resnet20</c>, <c>resnet56</c>, <c>resnet18</c>, <c>plain-20</c>, ...; see <see cref="ResNetNames"/>). Default <c>resnet20</c>.</summary>
         public string Architecture { get; set; } = "resnet20";
@@ -43,38 +47,12 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         /// <summary>Output column with the predicted class as a key. Default <c>PredictedLabel</c>.</summary>
         public string PredictedLabelColumnName { get; set; } = "PredictedLabel";
 
-        /// <summary>Input size in pixels (images are resized to it). Default: 32 for CIFAR-family models, 224 for ImageNet models.</summary>
-        public int? ImageSize { get; set; }
-
         /// <summary>Input channels: 1 (grayscale) or 3 (RGB). Default 3.</summary>
         public int Channels { get; set; } = 3;
 
-        /// <summary>Training recipe: <c>fast-cpu</c> (default), <c>paper-cifar</c> or <c>paper-imagenet</c>; the fields below override it.</summary>
-        public string Recipe { get; set; } = "fast-cpu";
-
-        /// <summary>Passes over the training data. Default: the recipe's.</summary>
-        public int? Epochs { get; set; }
-
-        /// <summary>Images per SGD step. Default: the recipe's (128).</summary>
-        public int? BatchSize { get; set; }
-
-        /// <summary>Peak learning rate. Default: the recipe's.</summary>
-        public double? LearningRate { get; set; }
-
-        /// <summary>Learning-rate schedule. Default: the recipe's.</summary>
-        public LearningRateSchedule? Schedule { get; set; }
-
-        /// <summary>Training augmentation (<see cref="Augmentation.Cifar"/>, <see cref="Augmentation.ImageNet"/>, <see cref="Augmentation.None"/>). Default: the recipe's.</summary>
-        public Augmentation? Augmentation { get; set; }
-
-        /// <summary>Validation data, scored after every epoch for best-epoch selection and early stopping. Default: none.</summary>
+        /// <summary>Validation data, scored after every epoch for best-epoch selection and early stopping. Default: none
+        /// (the recipe's <c>ValidationFraction</c> of the training rows is held out instead).</summary>
         public IDataView? ValidationSet { get; set; }
-
-        /// <summary>Fraction of the training rows held out for validation when <see cref="ValidationSet"/> is null (stratified, seeded). Default 0.</summary>
-        public double ValidationFraction { get; set; }
-
-        /// <summary>Stop when validation error has not improved for this many epochs. Default: never.</summary>
-        public int? EarlyStoppingPatience { get; set; }
 
         /// <summary>Weights to start from (<c>.pth</c>, <c>.safetensors</c>, <c>.dat</c>) for the same architecture; the classifier is
         /// re-initialised when its class count differs. Default: random He initialisation.</summary>
@@ -95,32 +73,14 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         /// </summary>
         public bool FreezeBackbone { get; set; }
 
-        /// <summary>Device: <c>cpu</c>, <c>cuda</c>, <c>cuda:N</c> or <c>auto</c>. Default <c>cpu</c>.</summary>
-        public string Device { get; set; } = "cpu";
-
-        /// <summary>Seed for initialisation, shuffling, augmentation and the validation split. Default 0.</summary>
-        public int Seed { get; set; }
-
-        /// <summary>Threads for training; default: TorchSharp's choice.</summary>
-        public int? Threads { get; set; }
-
         /// <summary>Receives progress (iteration, epoch, loss, errors, learning rate, images/s, ETA). Default: none.</summary>
         public IProgress<TrainingProgress>? MetricsCallback { get; set; }
-
-        /// <summary>Stops training after the current iteration (a checkpoint is written when <see cref="CheckpointFolder"/> is set). Default: none.</summary>
-        public CancellationToken CancellationToken { get; set; }
-
-        /// <summary>Folder for checkpoints (written atomically every epoch); training resumes from it when it holds one. Default: none.</summary>
-        public string? CheckpointFolder { get; set; }
 
         /// <summary>Also write TensorBoard logs (loss, errors, learning rate, images/s per iteration and epoch) to this folder. Default: none.</summary>
         public string? TensorBoardFolder { get; set; }
 
-        /// <summary>Early stopping counts an epoch as better only when the metric drops by more than this (ImageClassificationTrainer's MinDelta). Default 0.</summary>
-        public double EarlyStoppingMinDelta { get; set; }
-
-        /// <summary>What early stopping and keep-best watch: validation error (default) or loss.</summary>
-        public EarlyStoppingMetric EarlyStoppingMetric { get; set; }
+        /// <summary>Stops training after the current iteration (a checkpoint is written when <c>CheckpointDirectory</c> is set). Default: none.</summary>
+        public CancellationToken CancellationToken { get; set; }
 
         /// <summary>Skip rows whose image cannot be decoded (with a warning) instead of failing. Default false.</summary>
         public bool SkipUndecodableImages { get; set; }
@@ -130,6 +90,16 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
 
         /// <summary>ONNX Runtime intra-op threads when scoring; 0 leaves ONNX Runtime's default.</summary>
         public int ScoringThreads { get; set; }
+
+        // The training settings this estimator runs with: the user's over the recipe, plus what the data decides
+        // (the image size, no hold-out when a validation set is given, resuming from a non-empty checkpoint folder).
+        internal TrainingOptions Training(ResNetSpec spec, int imageSize, Normalization? pretrainedNormalization) => (this with
+        {
+            ImageSize = imageSize,
+            ValidationFraction = ValidationSet is null ? ValidationFraction : 0,
+            FixedNormalization = FixedNormalization ?? pretrainedNormalization,
+            Resume = Resume ?? (CheckpointDirectory is not null && Directory.Exists(CheckpointDirectory) && Directory.EnumerateFiles(CheckpointDirectory).Any()),
+        }).Resolve(spec);
     }
 
     private readonly IHostEnvironment _env;
@@ -145,12 +115,16 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
     internal ResNetClassifierEstimator(IHostEnvironment env, Options options)
     {
         _env = env.RegisterResNet();
-        // ML.NET's own transforms used inside (decode, resize, pixels, ONNX) are built in a private context.
-        _ml = new MLContext(options?.Seed ?? 0).RegisterResNet();
         _options = options ?? throw new ArgumentNullException(nameof(options));
-        ResNetSpec.Parse(options.Architecture); // fail on a bad name now, not after loading the data
         if (options.Channels is not (1 or 3))
             throw new ArgumentOutOfRangeException(nameof(options), options.Channels, "Options.Channels must be 1 (grayscale) or 3 (RGB).");
+        if (options.ImageSize is < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), options.ImageSize, $"Options.ImageSize is {options.ImageSize}; give the input size in pixels (e.g. 32), or leave it null for the architecture's default.");
+        // Fail on a bad architecture name or training value now, not after loading the data.
+        var spec = ResNetSpec.Parse(options.Architecture) with { InputChannels = options.Channels };
+        var training = options.Training(spec, options.ImageSize ?? spec.DefaultImageSize, null);
+        // ML.NET's own transforms used inside (decode, resize, pixels, ONNX) are built in a private context.
+        _ml = new MLContext(training.Seed).RegisterResNet();
     }
 
     /// <summary>What <see cref="Fit"/> last trained: epochs, losses, errors, stop reason. Null before the first fit.</summary>
@@ -181,17 +155,22 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         using var ch = _env.Start("ResNetClassifier");
         var kind = ImagePreprocessing.Classify(input.Schema, o.ImageColumnName);
         string[] classes = TrainingDataReader.ClassNames(input.Schema, o.LabelColumnName);
+        using (var rows = input.GetRowCursor([]))
+            if (!rows.MoveNext())
+                throw new InvalidDataException("The training data has no rows. Check the IDataView given to Fit (e.g. the folder it was loaded from, or a filter that removed every row).");
         if (classes.Length < 2)
             throw new InvalidDataException($"Label column '{o.LabelColumnName}' has {classes.Length} class; a classifier needs at least 2.");
 
+        var archSpec = ResNetSpec.Parse(o.Architecture) with { InputChannels = o.Channels, NumClasses = classes.Length };
+        int seed = o.Training(archSpec, o.ImageSize ?? archSpec.DefaultImageSize, null).Seed;
         PretrainedNetwork? pretrained = o.PretrainedModel == ResNetPretrained.ResNet18
-            ? PretrainedResNet18.Load(o.PretrainedModelsDirectory ?? ResNetFeaturizerEstimator.DefaultDnnModelsDirectory, classes.Length, o.Seed)
+            ? PretrainedResNet18.Load(o.PretrainedModelsDirectory ?? ResNetFeaturizerEstimator.DefaultDnnModelsDirectory, classes.Length, seed)
             : null;
-        var spec = pretrained?.Model.Spec ?? ResNetSpec.Parse(o.Architecture) with { InputChannels = o.Channels, NumClasses = classes.Length };
+        var spec = pretrained?.Model.Spec ?? archSpec;
         int size = pretrained?.Normalization.Height ?? o.ImageSize ?? spec.DefaultImageSize;
         int channels = spec.InputChannels;
         var readInfo = new ResNetModelInfo(classes, channels, size, size, 1f, OnnxExporter.Input, OnnxExporter.ProbabilitiesOutput, null);
-        void Warn(string m) { ch.Warning(MessageSensitivity.None, "{0}", m); o.MetricsCallback?.Report(Message(m)); }
+        void Warn(string m) { ch.Warning(MessageSensitivity.None, "{0}", m); o.MetricsCallback?.Report(TrainingProgress.Note(m)); }
 
         var train = TrainingDataReader.Read(_ml, input, kind, o.ImageColumnName, o.ImageFolder, o.LabelColumnName, readInfo, o.SkipUndecodableImages, Warn);
         ch.Info(MessageSensitivity.None, "{0}", $"ResNet: {train.Count} training images, {classes.Length} classes, {spec.Name} at {channels}x{size}x{size}");
@@ -207,28 +186,10 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
             validation = TrainingDataReader.Read(_ml, o.ValidationSet, vKind, o.ImageColumnName, o.ImageFolder, o.LabelColumnName, readInfo, o.SkipUndecodableImages, Warn);
         }
 
-        var recipe = Recipes.Get(o.Recipe, spec);
-        var options = recipe with
-        {
-            Epochs = o.Epochs ?? recipe.Epochs,
-            BatchSize = o.BatchSize ?? recipe.BatchSize,
-            LearningRate = o.LearningRate ?? recipe.LearningRate,
-            Schedule = o.Schedule ?? recipe.Schedule,
-            Augmentation = o.Augmentation ?? recipe.Augmentation,
-            ImageSize = size,
-            ValidationFraction = validation is null ? o.ValidationFraction : 0,
-            EarlyStoppingPatience = o.EarlyStoppingPatience,
-            EarlyStoppingMinDelta = o.EarlyStoppingMinDelta,
-            EarlyStoppingMetric = o.EarlyStoppingMetric,
-            Seed = o.Seed,
-            Device = o.Device,
-            Threads = o.Threads,
-            CheckpointDirectory = o.CheckpointFolder,
-            Resume = o.CheckpointFolder is not null && Directory.Exists(o.CheckpointFolder) && Directory.EnumerateFiles(o.CheckpointFolder).Any(),
-        };
+        var options = o.Training(spec, size, pretrained?.Normalization);
 
         // Not disposed: LastTraining hands the trained network to the caller.
-        var model = pretrained?.Model ?? new Trainer.Models.ResNetModel(spec, seed: o.Seed);
+        var model = pretrained?.Model ?? new Trainer.Models.ResNetModel(spec, seed: options.Seed);
         if (o.PretrainedWeights is not null)
             ResNetWeights.LoadBackbone(model, o.PretrainedWeights);
         var progress = new ForwardProgress(ch, TensorBoardWriter.Tee(o.MetricsCallback, o.TensorBoardFolder is null ? null : new TensorBoardWriter(o.TensorBoardFolder)));
@@ -236,16 +197,16 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         if (o.FreezeBackbone)
         {
             // Head only: cache the frozen trunk's features once, then train the classifier on them.
-            normalization = pretrained?.Normalization ?? Normalization.Compute(train, new ImagePipeline(channels, size, size, null, Augmentation.None), options.Normalization);
+            normalization = options.FixedNormalization ?? Normalization.Compute(train, new ImagePipeline(channels, size, size, null, Augmentation.None), options.Normalization);
             var history = HeadTrainer.Train(model, train, new ImagePipeline(channels, size, size, normalization, Augmentation.None),
-                new HeadTrainingOptions { Epochs = options.Epochs, BatchSize = Math.Min(options.BatchSize, 64), Seed = o.Seed, LearningRate = o.LearningRate ?? 0.05 },
+                new HeadTrainingOptions { Length = options.Length, BatchSize = Math.Min(options.BatchSize, 64), Seed = options.Seed, LearningRate = o.LearningRate ?? 0.05 },
                 progress, o.CancellationToken);
             LastTraining = new TrainingResult(model, new ModelCard(spec, classes, size, size, normalization, Augmentation.None), history,
                 history.Count, o.CancellationToken.IsCancellationRequested ? StopReason.Cancelled : StopReason.Completed, null, TimeSpan.FromSeconds(history.Sum(h => h.Seconds)));
         }
         else
         {
-            var result = ResNet.Trainer.Training.Trainer.Train(model, train, validation, options with { FixedNormalization = pretrained?.Normalization }, progress, o.CancellationToken);
+            var result = ResNetTrainer.Train(model, train, validation, options, progress, o.CancellationToken);
             LastTraining = result;
             normalization = result.Card.Normalization;
         }
@@ -261,9 +222,6 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         return ApplyResNetEstimator.CreateTransformer(_ml, onnx, "trained model", input, o.ImageColumnName, o.ImageFolder,
             o.ScoreColumnName, o.PredictedLabelColumnName, o.ScoringBatchSize, classes, o.ScoringThreads);
     }
-
-    private static TrainingProgress Message(string m) =>
-        new(ProgressKind.Message, 0, 0, 0, 0, 0, 0, null, null, 0, 0, TimeSpan.Zero, m);
 
     // Sends each event to mlContext.Log (through an ML.NET channel) and to the user's callback.
     private sealed class ForwardProgress(IChannel channel, IProgress<TrainingProgress>? user) : IProgress<TrainingProgress>

@@ -31,7 +31,7 @@ internal static class TrainingDataReader
     }
 
     // ML.NET's image transforms may decode inside MoveNext (their cursors run in parallel), so a bad file surfaces there.
-    private static bool MoveNext(DataViewRowCursor cursor, string imageColumn, ImageColumnKind kind, bool skipping)
+    private static bool MoveNext(DataViewRowCursor cursor, IDataView data, string? imageFolder, string imageColumn, ImageColumnKind kind, bool skipping)
     {
         try
         {
@@ -39,16 +39,20 @@ internal static class TrainingDataReader
         }
         catch (Exception ex) when (ex is not OutOfMemoryException and not OperationCanceledException)
         {
-            throw Undecodable(imageColumn, cursor.Position + 1, kind, skipping, ex);
+            throw Undecodable(data, imageFolder, imageColumn, kind, skipping, ex);
         }
     }
 
-    private static InvalidDataException Undecodable(string imageColumn, long row, ImageColumnKind kind, bool skipping, Exception ex) =>
-        new(skipping && kind == ImageColumnKind.Image
-            ? $"An image of column '{imageColumn}' (near row {row}) could not be decoded by the upstream LoadImages transform ({ex.Message}), so it cannot be skipped here. " +
+    // The cursor's position is no guide (ML.NET decodes ahead in parallel, and reports row 0): find the row by its path.
+    private static InvalidDataException Undecodable(IDataView data, string? imageFolder, string imageColumn, ImageColumnKind kind, bool skipping, Exception ex)
+    {
+        string where = BadImageRows.Find(data, imageFolder) is string culprit ? $"in {culprit}" : $"of column '{imageColumn}' ({Innermost(ex).Message})";
+        return new(skipping && kind == ImageColumnKind.Image
+            ? $"The image {where} could not be decoded by the upstream LoadImages transform, so it cannot be skipped here. " +
               "Pass the path column (e.g. 'ImagePath') as the image column instead of the LoadImages output; then undecodable files are skipped with a warning."
-            : $"The image in row {row} of column '{imageColumn}' could not be decoded: {Innermost(ex).Message}. " +
+            : $"The image {where} could not be decoded. " +
               "Fix or remove the file, or set SkipUndecodableImages = true (with a path or bytes column) to skip such rows with a warning.", ex);
+    }
 
     private static Exception Innermost(Exception ex) => ex.InnerException is null ? ex : Innermost(ex.InnerException);
 
@@ -117,7 +121,7 @@ internal static class TrainingDataReader
             VBuffer<float> px = default;
             uint label = 0;
             var hwc = new byte[info.PixelCount];
-            while (MoveNext(cursor, imageColumn, kind, skipUndecodable))
+            while (MoveNext(cursor, data, imageFolder, imageColumn, kind, skipUndecodable))
             {
                 getLabel(ref label);
                 if (label == 0) { missingLabels++; continue; }
@@ -127,7 +131,7 @@ internal static class TrainingDataReader
                 }
                 catch (Exception ex) when (ex is not OutOfMemoryException and not OperationCanceledException)
                 {
-                    throw Undecodable(imageColumn, cursor.Position, kind, skipUndecodable, ex);
+                    throw Undecodable(data, imageFolder, imageColumn, kind, skipUndecodable, ex);
                 }
                 // ML.NET's pixel extractor gives planes (CHW); the trainer stores interleaved bytes (HWC).
                 var chw = px.GetValues();

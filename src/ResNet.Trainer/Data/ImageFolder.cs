@@ -16,8 +16,9 @@ public sealed record ImageFolderOptions
     public int Channels { get; init; } = 3;
 
     /// <summary>
-    /// Every image is resized to this width and height on load. Null: the size of the first image (so images of
-    /// mixed sizes still form one tensor), unless <see cref="KeepOriginalSize"/>.
+    /// Every image is resized to this width and height on load. Null: the most common size among the images (so
+    /// images of mixed sizes still form one tensor, and one outlier cannot decide it), with the longer side capped
+    /// at <see cref="ImageFolderSource.MaxAutomaticSize"/>; unless <see cref="KeepOriginalSize"/>.
     /// </summary>
     public int? ImageSize { get; init; }
 
@@ -32,6 +33,9 @@ public sealed record ImageFolderOptions
 
     /// <summary>Read each file's header while scanning, so corrupt files are found before training starts.</summary>
     public bool VerifyHeaders { get; init; } = true;
+
+    /// <summary>Follow class folders and subfolders that are links to places outside the root folder.</summary>
+    public bool FollowLinksOutOfRoot { get; init; }
 }
 
 /// <summary>
@@ -44,11 +48,20 @@ public sealed class ImageFolderSource : IImageSource
     private readonly int[] _labels;
     private readonly int? _width, _height;
 
-    private ImageFolderSource(string root, string[] files, int[] labels, string[] classes, ImageFolderOptions options, IReadOnlyList<string> skipped, int? width, int? height)
+    private readonly List<string> _skipped;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> _undecodable = new(StringComparer.Ordinal);
+
+    /// <summary>The longest side an automatically chosen image size may have; larger sizes are scaled down to it.</summary>
+    public const int MaxAutomaticSize = 512;
+
+    private ImageFolderSource(string root, string[] files, int[] labels, string[] classes, ImageFolderOptions options, List<string> skipped, int? width, int? height, string? sizeRule)
     {
-        Root = root; _files = files; _labels = labels; ClassNames = classes; Options = options; Skipped = skipped;
-        _width = width; _height = height;
+        Root = root; _files = files; _labels = labels; ClassNames = classes; Options = options; _skipped = skipped;
+        _width = width; _height = height; SizeRule = sizeRule;
     }
+
+    /// <summary>How the image size was chosen when it was not given (e.g. "28x28, the size of 48 of 50 images"); null when it was given.</summary>
+    public string? SizeRule { get; }
 
     /// <summary>The folder that was scanned.</summary>
     public string Root { get; }
@@ -57,7 +70,7 @@ public sealed class ImageFolderSource : IImageSource
     public ImageFolderOptions Options { get; }
 
     /// <summary>Files left out as not decodable images, with the reason.</summary>
-    public IReadOnlyList<string> Skipped { get; }
+    public IReadOnlyList<string> Skipped { get { lock (_skipped) return _skipped.ToArray(); } }
 
     /// <summary>Image files, in label order then name order.</summary>
     public IReadOnlyList<string> Files => _files;
@@ -77,8 +90,34 @@ public sealed class ImageFolderSource : IImageSource
     /// <inheritdoc />
     public int LabelOf(int index) => _labels[index];
 
-    /// <inheritdoc />
-    public RawImage Load(int index) => ImageDecoder.Decode(_files[index], Options.Channels, _width, _height);
+    /// <summary>
+    /// Decodes image <paramref name="index"/>. A file that passed the header check but does not decode (e.g. a truncated
+    /// PNG) stops with <see cref="BadImagePolicy.Error"/>; with <see cref="BadImagePolicy.Skip"/> it is reported once and
+    /// the next readable image of the same class is returned in its place, so a streamed epoch keeps its batches.
+    /// </summary>
+    public RawImage Load(int index)
+    {
+        CorruptDataException? first = null;
+        for (int i = index, tried = 0; tried < _files.Length; i = (i + 1) % _files.Length, tried++)
+        {
+            if (_labels[i] != _labels[index] || (i != index && _undecodable.ContainsKey(_files[i]))) continue;
+            try { return LoadExact(i); }
+            catch (CorruptDataException ex) when (Options.OnBadImage == BadImagePolicy.Skip) { first ??= ex; Drop(_files[i], ex); }
+        }
+        throw new CorruptDataException($"{first!.Message} No other image of class '{ClassNames[_labels[index]]}' decodes to take its place.", _files[index], first);
+    }
+
+    /// <summary>Decodes image <paramref name="index"/> itself; a corrupt file throws <see cref="CorruptDataException"/> naming it.</summary>
+    public RawImage LoadExact(int index) => ImageDecoder.Decode(_files[index], Options.Channels, _width, _height);
+
+    /// <summary>Records a file that failed to decode after the scan, and warns once.</summary>
+    internal void Drop(string file, CorruptDataException error)
+    {
+        if (!_undecodable.TryAdd(file, true)) return;
+        string message = $"Skipped '{file}': {error.Message}";
+        lock (_skipped) _skipped.Add(message);
+        Options.Warn?.Invoke(message);
+    }
 
     /// <inheritdoc />
     public override string ToString() => Root;
@@ -95,12 +134,11 @@ public sealed class ImageFolderSource : IImageSource
         string full = Path.GetFullPath(root);
         if (!Directory.Exists(full))
             throw new DirectoryNotFoundException($"Image folder '{root}' does not exist. Pass a folder that holds one subfolder per class.");
-        string[] classDirs = Directory.GetDirectories(full)
-            .Where(d => !Path.GetFileName(d).StartsWith('.'))
+        string[] classDirs = FolderListing.Subfolders(full, options.FollowLinksOutOfRoot)
             .OrderBy(d => Path.GetFileName(d), StringComparer.Ordinal).ToArray();
         if (classDirs.Length == 0)
         {
-            bool looseImages = Directory.EnumerateFiles(full).Any(f => ImageDecoder.Extensions.Contains(Path.GetExtension(f)));
+            bool looseImages = FolderListing.Images(full, recursive: false).Count > 0;
             throw new InvalidDatasetException(
                 $"Image folder '{root}' has no class subfolders{(looseImages ? " (it holds images directly)" : "")}. " +
                 "Put each class's images in a subfolder named after the class, e.g. " + Path.Combine(root, "cat", "001.png") + ".", full);
@@ -112,24 +150,24 @@ public sealed class ImageFolderSource : IImageSource
         var files = new List<string>();
         var labels = new List<int>();
         var skipped = new List<string>();
-        (int W, int H)? firstSize = null;
+        var sizes = new Dictionary<(int W, int H), int>();
+        int probed = 0, candidates = 0;
         for (int c = 0; c < classDirs.Length; c++)
         {
             int before = files.Count;
-            foreach (string f in Directory.EnumerateFiles(classDirs[c]).OrderBy(f => f, StringComparer.Ordinal))
+            foreach (string f in FolderListing.Files(classDirs[c], recursive: false, options.FollowLinksOutOfRoot))
             {
-                string name = Path.GetFileName(f);
-                if (name.StartsWith('.')) continue; // hidden files (.DS_Store, editor backups) are not data
                 string? problem = null;
                 if (!ImageDecoder.Extensions.Contains(Path.GetExtension(f)))
                     problem = "not an image file (expected .png, .jpg, .jpeg, .bmp or .webp)";
                 else if (new FileInfo(f).Length == 0)
                     problem = "empty (zero-byte) file";
-                else if (options.VerifyHeaders || firstSize is null)
+                // Without header checks, every 16th file is still probed: enough to find the common size.
+                else if (options.VerifyHeaders || candidates++ % 16 == 0 || probed == 0)
                 {
                     var size = ImageDecoder.Probe(f);
                     if (size is null) problem = "not a decodable image (corrupt or a different format)";
-                    else firstSize ??= size;
+                    else { sizes[size.Value] = sizes.GetValueOrDefault(size.Value) + 1; probed++; }
                 }
                 if (problem is not null)
                 {
@@ -147,12 +185,27 @@ public sealed class ImageFolderSource : IImageSource
                 throw new InvalidDatasetException(
                     $"Class folder '{classDirs[c]}' has no images{(skipped.Count > 0 ? " it can read" : "")}. Add .png/.jpg/.bmp/.webp images to it or remove the folder.", classDirs[c]);
         }
-        int? width = null, height = null;
-        if (!options.KeepOriginalSize)
-        {
-            width = options.ImageSize ?? firstSize!.Value.W;
-            height = options.ImageSize ?? firstSize!.Value.H;
-        }
-        return new ImageFolderSource(full, files.ToArray(), labels.ToArray(), classDirs.Select(Path.GetFileName).ToArray()!, options, skipped, width, height);
+        int? width = options.ImageSize, height = options.ImageSize;
+        string? rule = null;
+        if (!options.KeepOriginalSize && options.ImageSize is null)
+            (width, height, rule) = CommonSize(sizes);
+        return new ImageFolderSource(full, files.ToArray(), labels.ToArray(), classDirs.Select(Path.GetFileName).ToArray()!, options, skipped, width, height, rule);
+    }
+
+    /// <summary>
+    /// The training size when none is given: the most common size among the probed images (ties: the smaller), its
+    /// longer side capped at <see cref="MaxAutomaticSize"/>. The first image, or one huge outlier, cannot decide it.
+    /// </summary>
+    internal static (int Width, int Height, string Rule) CommonSize(IReadOnlyDictionary<(int W, int H), int> sizes)
+    {
+        var (size, count) = sizes.OrderByDescending(kv => kv.Value).ThenBy(kv => (long)kv.Key.W * kv.Key.H).First();
+        int total = sizes.Values.Sum();
+        string rule = sizes.Count == 1 ? $"{size.W}x{size.H}, the size of all {total} images probed"
+            : $"{size.W}x{size.H}, the most common of {sizes.Count} sizes ({count} of {total} images probed; the others are resized)";
+        int longer = Math.Max(size.W, size.H);
+        if (longer <= MaxAutomaticSize) return (size.W, size.H, rule);
+        double scale = (double)MaxAutomaticSize / longer;
+        int w = Math.Max(1, (int)Math.Round(size.W * scale)), h = Math.Max(1, (int)Math.Round(size.H * scale));
+        return (w, h, $"{w}x{h}: {rule}, scaled down to the automatic limit of {MaxAutomaticSize} pixels");
     }
 }

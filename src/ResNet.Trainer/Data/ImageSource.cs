@@ -80,30 +80,58 @@ public sealed class InMemoryImages : IImageSource
     /// <inheritdoc />
     public RawImage Load(int index) => new(PixelsOf(index).ToArray(), Width, Height, Channels);
 
-    /// <summary>Reads every image of <paramref name="source"/> into memory (in parallel), resizing none: all must share one size.</summary>
+    /// <summary>
+    /// Reads every image of <paramref name="source"/> into memory (in parallel), resizing none: all must share one size.
+    /// An image folder's files that do not decode are left out with a warning under <see cref="BadImagePolicy.Skip"/>;
+    /// otherwise the first such file stops the read with a <see cref="CorruptDataException"/> naming it.
+    /// </summary>
     /// <exception cref="InvalidDatasetException">The images differ in size.</exception>
+    /// <exception cref="CorruptDataException">An image does not decode (and is not skipped).</exception>
     public static InMemoryImages From(IImageSource source)
     {
         ArgumentNullException.ThrowIfNull(source);
         if (source is InMemoryImages m) return m;
         if (source.Count == 0)
             throw new InvalidDatasetException("The dataset has no images.", source.ToString() ?? "");
-        var first = source.Load(0);
+        var folder = source as ImageFolderSource;
+        RawImage Read(int i) => folder is null ? source.Load(i) : folder.LoadExact(i);
+        var bad = new System.Collections.Concurrent.ConcurrentDictionary<int, CorruptDataException>();
+        RawImage? found = null;
+        int firstIndex = 0;
+        for (; found is null && firstIndex < source.Count; firstIndex++)
+        {
+            try { found = Read(firstIndex); }
+            catch (CorruptDataException ex) { bad[firstIndex] = ex; }
+        }
+        firstIndex--;
+        if (found is not RawImage first) throw Unreadable(source, bad);
         int bytes = first.Pixels.Length;
         var pixels = new byte[(long)bytes * source.Count];
         var labels = new int[source.Count];
-        Parallel.For(0, source.Count, i =>
+        Parallel.For(firstIndex, source.Count, i =>
         {
-            var img = i == 0 ? first : source.Load(i);
+            RawImage img;
+            try { img = i == firstIndex ? first : Read(i); }
+            catch (CorruptDataException ex) { bad[i] = ex; return; } // handled per image below, not as an AggregateException
             if (img.Width != first.Width || img.Height != first.Height || img.Channels != first.Channels)
                 throw new InvalidDatasetException(
-                    $"Image {i} is {img.Width}x{img.Height}x{img.Channels} but image 0 is {first.Width}x{first.Height}x{first.Channels}. " +
+                    $"Image {i} is {img.Width}x{img.Height}x{img.Channels} but image {firstIndex} is {first.Width}x{first.Height}x{first.Channels}. " +
                     "Set an image size so every image is resized on load.", source.ToString() ?? "");
             img.Pixels.CopyTo(pixels, (long)i * bytes);
             labels[i] = source.LabelOf(i);
         });
-        return new InMemoryImages(pixels, labels, first.Width, first.Height, first.Channels, source.ClassNames);
+        if (bad.IsEmpty) return new InMemoryImages(pixels, labels, first.Width, first.Height, first.Channels, source.ClassNames);
+        if (folder is not { Options.OnBadImage: BadImagePolicy.Skip }) throw bad.OrderBy(kv => kv.Key).First().Value;
+        foreach (var (i, ex) in bad.OrderBy(kv => kv.Key)) folder.Drop(folder.Files[i], ex);
+        var keep = Enumerable.Range(0, source.Count).Where(i => !bad.ContainsKey(i)).ToArray();
+        if (keep.Select(i => labels[i]).Distinct().Count() < source.ClassNames.Count) throw Unreadable(source, bad);
+        var kept = new byte[(long)bytes * keep.Length];
+        for (int k = 0; k < keep.Length; k++) Array.Copy(pixels, (long)keep[k] * bytes, kept, (long)k * bytes, bytes);
+        return new InMemoryImages(kept, keep.Select(i => labels[i]).ToArray(), first.Width, first.Height, first.Channels, source.ClassNames);
     }
+
+    private static InvalidDatasetException Unreadable(IImageSource source, IReadOnlyDictionary<int, CorruptDataException> bad) =>
+        new($"'{source}': a class is left without images that decode ({bad.Count} file(s) failed, first: {bad.OrderBy(kv => kv.Key).First().Value.Message}). Replace the files.", source.ToString() ?? "");
 }
 
 /// <summary>A view of some images of another source, by index (a train or validation split).</summary>

@@ -23,56 +23,42 @@ public static class ModelStats
         if (imageSize < 1) throw new ArgumentOutOfRangeException(nameof(imageSize), imageSize, "The image size must be positive.");
         var rows = new List<LayerRow>();
         int size = imageSize;
-        long Conv(int cin, int cout, int k, int stride, out int outSize)
+        long Conv(ConvPlan c, out int outSize)
         {
-            var (lo, hi) = ResNetPlan.Padding(spec.Padding, k, stride);
-            outSize = (size + lo + hi - k) / stride + 1;
-            return (long)cin * cout * k * k * outSize * outSize;
+            var (lo, hi) = ResNetPlan.Padding(spec.Padding, c.Kernel, c.Stride);
+            outSize = (size + lo + hi - c.Kernel) / c.Stride + 1;
+            return (long)c.InChannels * c.OutChannels * c.Kernel * c.Kernel * outSize * outSize;
         }
-        static long ConvParams(int cin, int cout, int k) => (long)cin * cout * k * k + 2L * cout; // weight + BN
+        static long ConvParams(ConvPlan c) => (long)c.InChannels * c.OutChannels * c.Kernel * c.Kernel + 2L * c.OutChannels; // weight + BN
 
+        var stem = ResNetPlan.Stem(spec);
+        long stemMacs = Conv(stem, out size);
+        rows.Add(new(stem.Key, $"{stem.Kernel}x{stem.Kernel}, {stem.OutChannels}{(stem.Stride == 1 ? "" : $", stride {stem.Stride}")} + BN + ReLU",
+            Shape(stem.OutChannels, size), ConvParams(stem), stemMacs));
         if (spec.Stem == StemKind.ImageNet)
         {
-            long macs = Conv(spec.InputChannels, spec.StemWidth, 7, 2, out size);
-            rows.Add(new("conv1", $"7x7, {spec.StemWidth}, stride 2 + BN + ReLU", Shape(spec.StemWidth, size), ConvParams(spec.InputChannels, spec.StemWidth, 7), macs));
             var (lo, hi) = ResNetPlan.Padding(spec.Padding, 3, 2);
             size = (size + lo + hi - 3) / 2 + 1;
             rows.Add(new("maxpool", "3x3 max pool, stride 2", Shape(spec.StemWidth, size), 0, 0));
         }
-        else
-        {
-            long macs = Conv(spec.InputChannels, spec.StemWidth, 3, 1, out size);
-            rows.Add(new("conv1", $"3x3, {spec.StemWidth} + BN + ReLU", Shape(spec.StemWidth, size), ConvParams(spec.InputChannels, spec.StemWidth, 3), macs));
-        }
 
         foreach (var b in ResNetPlan.Blocks(spec))
         {
-            long macs, parameters;
-            string desc;
+            long macs = 0, parameters = 0;
             int inSize = size;
-            if (spec.Block == BlockKind.Basic)
+            foreach (var c in b.Convs)
             {
-                macs = Conv(b.InChannels, b.Width, 3, b.Stride, out size);
-                macs += Conv(b.Width, b.OutChannels, 3, 1, out size);
-                parameters = ConvParams(b.InChannels, b.Width, 3) + ConvParams(b.Width, b.OutChannels, 3);
-                desc = $"basic 3x3,{b.Width} / 3x3,{b.OutChannels}";
+                macs += Conv(c, out size);
+                parameters += ConvParams(c);
             }
-            else
-            {
-                bool paper = spec.StridePlacement == BottleneckStride.Paper;
-                macs = Conv(b.InChannels, b.Width, 1, paper ? b.Stride : 1, out size);
-                macs += Conv(b.Width, b.Width, 3, paper ? 1 : b.Stride, out size);
-                macs += Conv(b.Width, b.OutChannels, 1, 1, out size);
-                parameters = ConvParams(b.InChannels, b.Width, 1) + ConvParams(b.Width, b.Width, 3) + ConvParams(b.Width, b.OutChannels, 1);
-                desc = $"bottleneck 1x1,{b.Width} / 3x3,{b.Width} / 1x1,{b.OutChannels}";
-            }
-            if (b.Shortcut == ShortcutKind.Projection)
+            string desc = (spec.Block == BlockKind.Bottleneck ? "bottleneck " : "basic ") + string.Join(" / ", b.Convs.Select(c => $"{c.Kernel}x{c.Kernel},{c.OutChannels}"));
+            if (b.Downsample is ConvPlan d)
             {
                 int saved = size;
                 size = inSize;
-                macs += Conv(b.InChannels, b.OutChannels, 1, b.Stride, out _);
+                macs += Conv(d, out _);
                 size = saved;
-                parameters += ConvParams(b.InChannels, b.OutChannels, 1);
+                parameters += ConvParams(d);
             }
             desc += (b.Stride == 2 ? ", stride 2" : "") + b.Shortcut switch
             {

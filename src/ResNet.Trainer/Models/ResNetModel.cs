@@ -17,6 +17,7 @@ public sealed class ResNetModel : Module<Tensor, Tensor>
     private readonly MaxPool2d? maxpool;
     private readonly Sequential[] layers;
     private readonly Linear fc;
+    private readonly ConvPlan _stem;
 
     /// <summary>The spec this network was built from.</summary>
     public ResNetSpec Spec { get; }
@@ -32,15 +33,10 @@ public sealed class ResNetModel : Module<Tensor, Tensor>
         Spec = spec;
         Plan = ResNetPlan.Blocks(spec);
 
+        _stem = ResNetPlan.Stem(spec);
+        conv1 = ConvOf(spec.Padding, _stem);
         if (spec.Stem == StemKind.ImageNet)
-        {
-            conv1 = Conv2d(spec.InputChannels, spec.StemWidth, 7, stride: 2, padding: Pad(7, 2), bias: false);
-            maxpool = MaxPool2d(3, stride: 2, padding: Pad(3, 2));
-        }
-        else
-        {
-            conv1 = Conv2d(spec.InputChannels, spec.StemWidth, 3, stride: 1, padding: 1, bias: false);
-        }
+            maxpool = MaxPool2d(3, stride: 2, padding: spec.Padding == PaddingStyle.Symmetric ? 1 : 0);
         bn1 = BatchNorm2d(spec.StemWidth);
         register_module("conv1", conv1);
         register_module("bn1", bn1);
@@ -68,8 +64,12 @@ public sealed class ResNetModel : Module<Tensor, Tensor>
         return spec.Name;
     }
 
-    private long Pad(int kernel, int stride) =>
-        Spec.Padding == PaddingStyle.Symmetric ? kernel / 2 : 0;
+    // A convolution as planned, without bias (BN follows every one).
+    internal static Conv2d ConvOf(PaddingStyle style, ConvPlan c) =>
+        Conv2d(c.InChannels, c.OutChannels, c.Kernel, stride: c.Stride, padding: ResNetPlan.BuiltInPadding(style, c), bias: false);
+
+    // The input of a planned convolution: strided windows with CNTK-style padding are padded here, not by the convolution.
+    internal static Tensor PadInput(PaddingStyle style, ConvPlan c, Tensor x) => c.Stride == 1 ? x : PadFor(style, x, c.Kernel, c.Stride);
 
     // Paper section 3.4: "We initialize the weights as in [13]" (He init); BN after every convolution.
     // Paper section 3.4: "We initialize the weights as in [13]" (He init, fan_out); BN after every convolution.
@@ -111,17 +111,12 @@ public sealed class ResNetModel : Module<Tensor, Tensor>
     {
         CheckInput(input);
         using var scope = NewDisposeScope();
-        // Only the ImageNet stem's 7x7/2 convolution is strided; the CIFAR stem's 3x3/1 pads itself.
-        var x = Spec.Stem == StemKind.ImageNet ? PadAsymmetric(input, 7, 2) : input;
-        x = bn1.forward(conv1.forward(x)).relu_(); // in place, as torchvision: BN's backward needs its input, not its output
+        var x = bn1.forward(conv1.forward(PadInput(Spec.Padding, _stem, input))).relu_(); // in place, as torchvision: BN's backward needs its input, not its output
         if (maxpool is not null)
-            x = maxpool.forward(Spec.Padding == PaddingStyle.Symmetric ? x : PadAsymmetric(x, 3, 2, double.NegativeInfinity));
+            x = maxpool.forward(PadFor(Spec.Padding, x, 3, 2, double.NegativeInfinity));
         foreach (var layer in layers) x = layer.forward(x);
         return x.mean([2L, 3L]).MoveToOuterDisposeScope();
     }
-
-    internal Tensor PadAsymmetric(Tensor x, int kernel, int stride, double value = 0) =>
-        PadFor(Spec.Padding, x, kernel, stride, value);
 
     internal static Tensor PadFor(PaddingStyle style, Tensor x, int kernel, int stride, double value = 0)
     {
@@ -137,6 +132,16 @@ public sealed class ResNetModel : Module<Tensor, Tensor>
                 $"{Spec.Name} expects input of shape [N, {Spec.InputChannels}, H, W], got [{string.Join(", ", input.shape)}]. " +
                 (input.dim() == 4 ? $"Convert the images to {Spec.InputChannels} channel(s) or build the model with InputChannels = {input.shape[1]}." : "Add a batch dimension."),
                 nameof(input));
+    }
+
+    /// <summary>The key of the first weight or buffer holding NaN or infinity, or null when every one is finite.</summary>
+    public string? FirstNonFiniteTensor()
+    {
+        using var _ = no_grad();
+        using var scope = NewDisposeScope();
+        foreach (var (key, t) in state_dict())
+            if (t.is_floating_point() && !t.isfinite().all().item<bool>()) return key;
+        return null;
     }
 
     /// <summary>The convolutional trunk's stages (<c>layer1</c>...), for freezing or inspection.</summary>
@@ -158,7 +163,6 @@ public sealed class ResidualBlock : Module<Tensor, Tensor>
     private readonly BatchNorm2d? bn3;
     private readonly Sequential? downsample;
     private readonly PaddingStyle _padding;
-    private readonly int _stride1, _stride2;
 
     /// <summary>What this block was built from.</summary>
     public BlockPlan Plan { get; }
@@ -170,26 +174,15 @@ public sealed class ResidualBlock : Module<Tensor, Tensor>
     {
         Plan = plan;
         _padding = spec.Padding;
-        long Pad3(int stride) => _padding == PaddingStyle.Symmetric || stride == 1 ? 1 : 0;
-        if (spec.Block == BlockKind.Basic)
+        var c = plan.Convs;
+        conv1 = ResNetModel.ConvOf(_padding, c[0]);
+        bn1 = BatchNorm2d(c[0].OutChannels);
+        conv2 = ResNetModel.ConvOf(_padding, c[1]);
+        bn2 = BatchNorm2d(c[1].OutChannels);
+        if (c.Count == 3)
         {
-            _stride1 = plan.Stride; _stride2 = 1;
-            conv1 = Conv2d(plan.InChannels, plan.Width, 3, stride: plan.Stride, padding: Pad3(plan.Stride), bias: false);
-            bn1 = BatchNorm2d(plan.Width);
-            conv2 = Conv2d(plan.Width, plan.OutChannels, 3, stride: 1, padding: 1, bias: false);
-            bn2 = BatchNorm2d(plan.OutChannels);
-        }
-        else
-        {
-            // v1.5 moves the stride from the first 1x1 to the 3x3 (torchvision's weights); the paper strides the 1x1.
-            _stride1 = spec.StridePlacement == BottleneckStride.Paper ? plan.Stride : 1;
-            _stride2 = spec.StridePlacement == BottleneckStride.Paper ? 1 : plan.Stride;
-            conv1 = Conv2d(plan.InChannels, plan.Width, 1, stride: _stride1, bias: false);
-            bn1 = BatchNorm2d(plan.Width);
-            conv2 = Conv2d(plan.Width, plan.Width, 3, stride: _stride2, padding: Pad3(_stride2), bias: false);
-            bn2 = BatchNorm2d(plan.Width);
-            conv3 = Conv2d(plan.Width, plan.OutChannels, 1, bias: false);
-            bn3 = BatchNorm2d(plan.OutChannels);
+            conv3 = ResNetModel.ConvOf(_padding, c[2]);
+            bn3 = BatchNorm2d(c[2].OutChannels);
         }
         register_module("conv1", conv1);
         register_module("bn1", bn1);
@@ -197,11 +190,9 @@ public sealed class ResidualBlock : Module<Tensor, Tensor>
         register_module("bn2", bn2);
         if (conv3 is not null) register_module("conv3", conv3);
         if (bn3 is not null) register_module("bn3", bn3);
-        if (plan.Shortcut == ShortcutKind.Projection)
+        if (plan.Downsample is ConvPlan d)
         {
-            downsample = Sequential(
-                Conv2d(plan.InChannels, plan.OutChannels, 1, stride: plan.Stride, bias: false),
-                BatchNorm2d(plan.OutChannels));
+            downsample = Sequential(ResNetModel.ConvOf(_padding, d), BatchNorm2d(d.OutChannels));
             register_module("downsample", downsample);
         }
     }
@@ -209,9 +200,9 @@ public sealed class ResidualBlock : Module<Tensor, Tensor>
     /// <inheritdoc />
     public override Tensor forward(Tensor x)
     {
-        var y = conv1.forward(_stride1 == 2 && conv3 is null ? ResNetModel.PadFor(_padding, x, 3, 2) : x);
-        y = bn1.forward(y).relu_();
-        y = bn2.forward(conv2.forward(_stride2 == 2 && conv3 is not null ? ResNetModel.PadFor(_padding, y, 3, 2) : y));
+        var c = Plan.Convs;
+        var y = bn1.forward(conv1.forward(ResNetModel.PadInput(_padding, c[0], x))).relu_();
+        y = bn2.forward(conv2.forward(ResNetModel.PadInput(_padding, c[1], y)));
         if (conv3 is not null && bn3 is not null)
             y = bn3.forward(conv3.forward(y.relu_()));
         switch (Plan.Shortcut)

@@ -1,5 +1,14 @@
 namespace ResNet.Trainer.Models;
 
+/// <summary>One convolution (always followed by its batch normalization) as the builder will make it.</summary>
+/// <param name="Key">The convolution's state_dict prefix, e.g. <c>layer2.0.conv1</c> or <c>layer2.0.downsample.0</c>.</param>
+/// <param name="NormKey">Its batch normalization's prefix, e.g. <c>layer2.0.bn1</c>.</param>
+/// <param name="InChannels">Channels in.</param>
+/// <param name="OutChannels">Channels out.</param>
+/// <param name="Kernel">Square kernel size (7, 3 or 1).</param>
+/// <param name="Stride">1, or 2 where the network downsamples.</param>
+public sealed record ConvPlan(string Key, string NormKey, int InChannels, int OutChannels, int Kernel, int Stride);
+
 /// <summary>One residual block as the builder will make it.</summary>
 /// <param name="Stage">1-based stage index (<c>layer1</c>...).</param>
 /// <param name="Index">0-based block index in the stage.</param>
@@ -12,6 +21,12 @@ public sealed record BlockPlan(int Stage, int Index, int InChannels, int Width, 
 {
     /// <summary>The torchvision-style module path, e.g. <c>layer2.0</c>.</summary>
     public string Path => $"layer{Stage}.{Index}";
+
+    /// <summary>The residual function's convolutions in order (two for basic blocks, three for bottlenecks), strides placed.</summary>
+    public IReadOnlyList<ConvPlan> Convs { get; init; } = [];
+
+    /// <summary>The projection shortcut's 1x1 convolution (<c>downsample.0</c>), or null when the shortcut has none.</summary>
+    public ConvPlan? Downsample { get; init; }
 }
 
 /// <summary>The shortcut a block ends up with once its spec and shapes are known.</summary>
@@ -49,11 +64,56 @@ public static class ResNetPlan
                     : !shapeChanges ? ShortcutKind.Identity
                     : spec.Shortcut == ShortcutOption.B ? ShortcutKind.Projection
                     : ShortcutKind.ZeroPad;
-                blocks.Add(new BlockPlan(s + 1, b, inChannels, width, outChannels, stride, shortcut));
+                var block = new BlockPlan(s + 1, b, inChannels, width, outChannels, stride, shortcut);
+                blocks.Add(block with
+                {
+                    Convs = Convs(spec, block),
+                    Downsample = shortcut == ShortcutKind.Projection
+                        ? new ConvPlan($"{block.Path}.downsample.0", $"{block.Path}.downsample.1", inChannels, outChannels, 1, stride) : null,
+                });
                 inChannels = outChannels;
             }
         }
         return blocks;
+    }
+
+    /// <summary>The stem's convolution: 7x7/2 for the ImageNet family (paper Table 1), 3x3/1 for the CIFAR family (section 4.2).</summary>
+    public static ConvPlan Stem(ResNetSpec spec) => spec.Stem == StemKind.ImageNet
+        ? new ConvPlan("conv1", "bn1", spec.InputChannels, spec.StemWidth, 7, 2)
+        : new ConvPlan("conv1", "bn1", spec.InputChannels, spec.StemWidth, 3, 1);
+
+    // A block's residual function (paper Fig. 5). A downsampling bottleneck strides its first 1x1 in the paper and its
+    // 3x3 in v1.5 (torchvision's weights); a basic block strides its first 3x3.
+    private static ConvPlan[] Convs(ResNetSpec spec, BlockPlan b)
+    {
+        string p = b.Path;
+        if (spec.Block == BlockKind.Basic)
+            return [new($"{p}.conv1", $"{p}.bn1", b.InChannels, b.Width, 3, b.Stride), new($"{p}.conv2", $"{p}.bn2", b.Width, b.OutChannels, 3, 1)];
+        bool paper = spec.StridePlacement == BottleneckStride.Paper;
+        return
+        [
+            new($"{p}.conv1", $"{p}.bn1", b.InChannels, b.Width, 1, paper ? b.Stride : 1),
+            new($"{p}.conv2", $"{p}.bn2", b.Width, b.Width, 3, paper ? 1 : b.Stride),
+            new($"{p}.conv3", $"{p}.bn3", b.Width, b.OutChannels, 1, 1),
+        ];
+    }
+
+    /// <summary>
+    /// The padding a convolution applies itself: k/2 on every side, except the strided windows of CNTK-style padding,
+    /// which are padded before the convolution (see <see cref="Padding"/>).
+    /// </summary>
+    public static int BuiltInPadding(PaddingStyle style, ConvPlan conv) =>
+        style == PaddingStyle.Symmetric || conv.Stride == 1 ? conv.Kernel / 2 : 0;
+
+    /// <summary>
+    /// The smallest input size the network takes: its total downsampling (stem, max-pool and every stride-2 block), so that
+    /// the last stage still sees at least one pixel per window: 32 for the ImageNet family, 4 for the CIFAR family.
+    /// </summary>
+    public static int MinimumImageSize(ResNetSpec spec)
+    {
+        int factor = Stem(spec).Stride * (spec.Stem == StemKind.ImageNet ? 2 : 1); // the ImageNet stem's 3x3/2 max-pool
+        foreach (var b in Blocks(spec)) factor *= b.Stride;
+        return factor;
     }
 
     /// <summary>Checks that a spec describes a buildable network.</summary>

@@ -45,7 +45,7 @@ public static class ResNetWeights
                     $"Weights file '{path}' does not match {model.GetName()}: {shapes.Count} shape mismatch(es), {missing.Count} missing key(s), " +
                     $"{unexpected.Count} unexpected key(s). First: " +
                     string.Join("; ", shapes.Take(MaxListed).Concat(missing.Take(MaxListed)).Concat(unexpected.Take(MaxListed))) +
-                    ". Check the architecture name (and NumClasses/InputChannels), or pass strict: false to load the matching keys only.");
+                    ". Check the architecture name, the number of classes and the input channels the weights were trained with.");
 
             using var _ = no_grad();
             foreach (var (key, tensor) in target)
@@ -100,6 +100,20 @@ public static class ResNetWeights
     public static Dictionary<string, Tensor> ReadStateDict(string path)
     {
         string ext = Path.GetExtension(path).ToLowerInvariant();
+        string? format = ext switch
+        {
+            ".safetensors" => "safetensors",
+            ".dat" => "TorchSharp .dat",
+            ".pth" or ".pt" or ".bin" => "PyTorch state_dict (torch.save)",
+            _ => null,
+        };
+        if (format is null)
+            throw new InvalidDataException(ext switch
+            {
+                ".onnx" => $"'{path}' is an ONNX model, not a weights file. Weights are read from .dat, .pth/.pt/.bin or .safetensors files; an ONNX model is already exported and can be scored as it is.",
+                ".ckpt" => $"'{path}' is a training checkpoint, not a weights file: resume training from it, or use the model.dat written beside the run's output.",
+                _ => $"Weights file '{path}' has the extension '{ext}', which is not a weights format. Give a .dat (TorchSharp), .pth/.pt/.bin (PyTorch state_dict) or .safetensors file.",
+            });
         try
         {
             switch (ext)
@@ -122,8 +136,9 @@ public static class ResNetWeights
         catch (Exception ex) when (ex is not FileNotFoundException and not OutOfMemoryException and not InvalidDataException)
         {
             throw new InvalidDataException(
-                $"Could not read weights file '{path}' as a {(ext == ".dat" ? "TorchSharp .dat" : ext == ".safetensors" ? "safetensors" : "PyTorch state_dict (torch.save)")} file: {ex.Message}. " +
-                "Save with torch.save(model.state_dict(), path) in PyTorch, or with ResNetWeights.Save.", ex);
+                // TorchSharp's unpickler blames any unreadable file on "the old PyTorch format": not worth repeating.
+                $"Could not read weights file '{path}' as a {format} file{(format.StartsWith("PyTorch", StringComparison.Ordinal) ? "" : $" ({ex.Message})")}: it is truncated, damaged or in another format. " +
+                "Write it again from the program that trained it.", ex);
         }
     }
 

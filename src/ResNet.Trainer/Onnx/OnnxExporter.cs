@@ -97,16 +97,12 @@ public static class OnnxExporter
         var g = new GraphBuilder(state, options.FoldBatchNorm);
         string x = g.Normalize(Input, norm, spec.InputChannels, height, width);
 
+        x = g.Relu(g.ConvBn(x, ResNetPlan.Stem(spec), spec.Padding), "relu");
         if (spec.Stem == StemKind.ImageNet)
         {
-            x = g.Relu(g.ConvBn(x, "conv1", "bn1", 7, 2, spec.Padding), "relu");
             var (lo, hi) = ResNetPlan.Padding(spec.Padding, 3, 2);
             x = g.Node("MaxPool", "maxpool", [x], [
                 Ints("kernel_shape", 3, 3), Ints("strides", 2, 2), Ints("pads", lo, lo, hi, hi)]);
-        }
-        else
-        {
-            x = g.Relu(g.ConvBn(x, "conv1", "bn1", 3, 1, spec.Padding), "relu");
         }
 
         foreach (var b in ResNetPlan.Blocks(spec))
@@ -172,25 +168,16 @@ public static class OnnxExporter
     private static string Block(GraphBuilder g, ResNetSpec spec, BlockPlan b, string x)
     {
         string p = b.Path;
-        string y;
-        if (spec.Block == BlockKind.Basic)
+        string y = x;
+        for (int i = 0; i < b.Convs.Count; i++)
         {
-            y = g.Relu(g.ConvBn(x, $"{p}.conv1", $"{p}.bn1", 3, b.Stride, spec.Padding), $"{p}.relu1");
-            y = g.ConvBn(y, $"{p}.conv2", $"{p}.bn2", 3, 1, spec.Padding);
-        }
-        else
-        {
-            // Same stride placement as ResidualBlock: the paper strides the first 1x1, v1.5 the 3x3.
-            int s1 = spec.StridePlacement == BottleneckStride.Paper ? b.Stride : 1;
-            int s2 = spec.StridePlacement == BottleneckStride.Paper ? 1 : b.Stride;
-            y = g.Relu(g.ConvBn(x, $"{p}.conv1", $"{p}.bn1", 1, s1, spec.Padding), $"{p}.relu1");
-            y = g.Relu(g.ConvBn(y, $"{p}.conv2", $"{p}.bn2", 3, s2, spec.Padding), $"{p}.relu2");
-            y = g.ConvBn(y, $"{p}.conv3", $"{p}.bn3", 1, 1, spec.Padding);
+            y = g.ConvBn(y, b.Convs[i], spec.Padding);
+            if (i < b.Convs.Count - 1) y = g.Relu(y, $"{p}.relu{i + 1}");
         }
         string? shortcut = b.Shortcut switch
         {
             ShortcutKind.Identity => x,
-            ShortcutKind.Projection => g.ConvBn(x, $"{p}.downsample.0", $"{p}.downsample.1", 1, b.Stride, spec.Padding),
+            ShortcutKind.Projection => g.ConvBn(x, b.Downsample!, spec.Padding),
             ShortcutKind.ZeroPad => g.ZeroPadShortcut(x, p, b.Stride, b.OutChannels - b.InChannels),
             _ => null,
         };
@@ -273,8 +260,9 @@ public static class OnnxExporter
 
         public string Relu(string x, string name) => Node("Relu", name, [x], []);
 
-        public string ConvBn(string x, string conv, string bn, int kernel, int stride, PaddingStyle padding)
+        public string ConvBn(string x, ConvPlan plan, PaddingStyle padding)
         {
+            var (conv, bn, kernel, stride) = (plan.Key, plan.NormKey, plan.Kernel, plan.Stride);
             var (lo, hi) = ResNetPlan.Padding(padding, kernel, stride);
             AttributeProto[] attrs = [Ints("kernel_shape", kernel, kernel), Ints("strides", stride, stride), Ints("pads", lo, lo, hi, hi)];
             if (!foldBatchNorm)

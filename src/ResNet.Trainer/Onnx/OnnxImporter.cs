@@ -336,7 +336,7 @@ public static class OnnxImporter
             else
                 throw NotAResNet($"the stem is a {stem.Kernel}x{stem.Kernel}/{stem.Stride} convolution {(pool is null ? "without" : "with")} max-pool; the family has 7x7/2 + max-pool (ImageNet) or 3x3/1 (CIFAR)");
 
-            var blocks = new List<(BlockKind Kind, int Width, long Out, int Stride, bool StrideOnFirst, ShortcutKind Shortcut)>();
+            var blocks = new List<(BlockKind Kind, int Width, long Out, int Stride, bool StrideOnFirst, ShortcutKind Shortcut, (int Kernel, int Stride, long Out)[] Convs)>();
             int stage = 1, index = 0;
             while (!Consumers(x).Any(n => n.OpType is "GlobalAveragePool" or "AveragePool" or "ReduceMean"))
             {
@@ -385,7 +385,8 @@ public static class OnnxImporter
                 else throw NotAResNet($"after the last convolution of {p} expected Add or Relu, found {string.Join("/", after.Select(n => n.OpType).DefaultIfEmpty("nothing"))}");
 
                 if (blocks.Count == 0 && blockStride == 2) throw NotAResNet("the first block downsamples");
-                blocks.Add((bottleneck ? BlockKind.Bottleneck : BlockKind.Basic, (int)c1.OutChannels, last.OutChannels, blockStride, c1.Stride == 2, shortcut));
+                var read = (bottleneck ? new[] { c1, c2, last } : [c1, c2]).Select(c => (c.Kernel, c.Stride, c.OutChannels)).ToArray();
+                blocks.Add((bottleneck ? BlockKind.Bottleneck : BlockKind.Basic, (int)c1.OutChannels, last.OutChannels, blockStride, c1.Stride == 2, shortcut, read));
                 index++;
             }
 
@@ -409,16 +410,24 @@ public static class OnnxImporter
             var placement = blocks.Any(b => b.Kind == BlockKind.Bottleneck && b.Stride == 2 && b.StrideOnFirst) ? BottleneckStride.Paper : BottleneckStride.V15;
 
             var (classes, hasClassifier) = ReadHead(x, blocks[^1].Out);
-            int depth = 1 + blocks.Count * (kind == BlockKind.Bottleneck ? 3 : 2) + 1;
-            var spec = new ResNetSpec($"{(residual ? "resnet" : "plain")}{depth}-imported", kind, stages.Select(s => s.Depth).ToArray(),
+            var spec = new ResNetSpec("imported", kind, stages.Select(s => s.Depth).ToArray(),
                 stages.Select(s => s.Width).ToArray(), stemKind, (int)stem.OutChannels, option, residual, (int)stem.InChannels,
                 Math.Max(classes, 1), false, placement, padding);
+            spec = spec with { Name = $"{(residual ? "resnet" : "plain")}{spec.Depth}-imported" };
             var planned = ResNetPlan.Blocks(spec);
             for (int i = 0; i < planned.Count; i++)
+            {
                 if (planned[i].Shortcut != blocks[i].Shortcut || planned[i].Stride != blocks[i].Stride || planned[i].OutChannels != blocks[i].Out)
                     throw NotAResNet($"block {planned[i].Path} has a {blocks[i].Shortcut} shortcut, stride {blocks[i].Stride} and {blocks[i].Out} channels, where shortcut option {option} plans {planned[i].Shortcut}, stride {planned[i].Stride}, {planned[i].OutChannels}");
+                var plannedConvs = planned[i].Convs.Select(c => (c.Kernel, c.Stride, (long)c.OutChannels)).ToArray();
+                if (!plannedConvs.SequenceEqual(blocks[i].Convs))
+                    throw NotAResNet($"block {planned[i].Path} has convolutions {Describe(blocks[i].Convs)}, where {placement} stride placement plans {Describe(plannedConvs)}");
+            }
             return (spec, _state, hasClassifier);
         }
+
+        private static string Describe((int Kernel, int Stride, long Out)[] convs) =>
+            string.Join(" / ", convs.Select(c => $"{c.Kernel}x{c.Kernel}/{c.Stride},{c.Out}"));
 
         private bool LeadsTo(NodeProto conv, string op)
         {

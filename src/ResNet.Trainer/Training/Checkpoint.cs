@@ -75,7 +75,7 @@ internal static class Checkpoint
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            throw new IOException($"Could not write checkpoint '{full}' ({ex.Message}). Free disk space or choose another --checkpoint-dir; the previous checkpoint there is unchanged.", ex);
+            throw new IOException($"Could not write checkpoint '{full}' ({ex.Message}). Free disk space or choose another checkpoint folder; the previous checkpoint there is unchanged.", ex);
         }
     }
 
@@ -91,17 +91,27 @@ internal static class Checkpoint
         using var reader = Open(path);
         var state = ReadHeader(reader, path);
         var weights = new Dictionary<string, Tensor>();
-        int n = reader.ReadInt32();
-        for (int i = 0; i < n; i++)
+        var momentum = new List<Tensor?>();
+        try
         {
-            string key = reader.ReadString();
-            weights[key] = TensorExtensionMethods.Load(reader);
+            int n = reader.ReadInt32();
+            for (int i = 0; i < n; i++)
+            {
+                string key = reader.ReadString();
+                weights[key] = TensorExtensionMethods.Load(reader);
+            }
+            int m = reader.ReadInt32();
+            for (int i = 0; i < m; i++)
+                momentum.Add(reader.ReadBoolean() ? TensorExtensionMethods.Load(reader) : null);
+            return (state, weights, momentum);
         }
-        int m = reader.ReadInt32();
-        var momentum = new List<Tensor?>(m);
-        for (int i = 0; i < m; i++)
-            momentum.Add(reader.ReadBoolean() ? TensorExtensionMethods.Load(reader) : null);
-        return (state, weights, momentum);
+        catch (Exception ex) when (ex is EndOfStreamException or IOException or System.Runtime.InteropServices.ExternalException or ArgumentException)
+        {
+            // A checkpoint cut short (full disk, copy interrupted) fails inside the tensor reader: say which file.
+            foreach (var t in weights.Values) t.Dispose();
+            foreach (var t in momentum) t?.Dispose();
+            throw new CorruptDataException($"Checkpoint '{path}' is truncated or damaged ({ex.Message}). Delete it to start over, or resume from a complete copy.", path, ex);
+        }
     }
 
     private static BinaryReader Open(string path)
@@ -116,7 +126,7 @@ internal static class Checkpoint
         {
             byte[] magic = reader.ReadBytes(Magic.Length);
             if (!magic.AsSpan().SequenceEqual(Magic))
-                throw new CorruptDataException($"'{path}' is not a ResNet.Trainer checkpoint (written by Trainer.Train as last.ckpt). To load plain weights use ResNetWeights.Load.", path);
+                throw new CorruptDataException($"'{path}' is not a ResNet.Trainer checkpoint (written by ResNetTrainer.Train as last.ckpt). To load plain weights use ResNetWeights.Load.", path);
             int version = reader.ReadInt32();
             if (version != Version)
                 throw new CorruptDataException($"Checkpoint '{path}' has format version {version}; this build reads version {Version}.", path);

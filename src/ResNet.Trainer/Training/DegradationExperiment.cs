@@ -33,10 +33,12 @@ public sealed record DegradationOptions
     public string Device { get; init; } = "cpu";
 
     /// <summary>The training options every net gets: the paper's CIFAR recipe with these settings and no validation split.</summary>
-    public TrainingOptions Recipe() => Recipes.PaperCifar() with
+    /// <param name="spec">The net (the recipe warms up nets of 110 layers or more); null: none.</param>
+    /// <exception cref="InvalidTrainingOptionException">A setting is out of range.</exception>
+    public TrainingOptions Recipe(ResNetSpec? spec = null) => new TrainingOverrides
     {
+        Recipe = "paper-cifar",
         Epochs = Epochs,
-        MaxIterations = null,
         Schedule = new StepsAtProgress([0.5, 0.75]),
         BatchSize = BatchSize,
         LearningRate = LearningRate,
@@ -45,8 +47,7 @@ public sealed record DegradationOptions
         Seed = Seed,
         Threads = Threads,
         Device = Device,
-        CheckpointDirectory = null,
-    };
+    }.Resolve(spec);
 }
 
 /// <summary>One net of the experiment and its per-epoch training figures.</summary>
@@ -173,16 +174,16 @@ public static class DegradationExperiment
                 specs.Add(ResNetSpec.Cifar((depth - 2) / 6, residual) with { InputChannels = train.Channels, NumClasses = train.ClassNames.Count });
         }
 
-        var recipe = o.Recipe();
+        var recipes = specs.Select(o.Recipe).ToList(); // every net's settings are checked before the first one trains
         var runs = new List<DegradationRun>();
-        foreach (var spec in specs)
+        foreach (var (spec, recipe) in specs.Zip(recipes))
         {
             if (cancellationToken.IsCancellationRequested) break;
             long parameters = ModelStats.Parameters(spec);
-            progress?.Report(new TrainingProgress(ProgressKind.Message, 0, 0, 0, 0, 0, 0, null, null, 0, 0, TimeSpan.Zero,
+            progress?.Report(TrainingProgress.Note(
                 string.Create(CultureInfo.InvariantCulture, $"{spec.Name}: {parameters:N0} parameters, {o.Epochs} epochs on {train.Count} images")));
             using var model = new Models.ResNetModel(spec, seed: o.Seed);
-            var result = Trainer.Train(model, train, null, recipe, progress, cancellationToken);
+            var result = ResNetTrainer.Train(model, train, null, recipe, progress, cancellationToken);
             runs.Add(new DegradationRun(spec.Name, spec.Depth, spec.Residual, parameters, result.History, result.Elapsed));
         }
         return new DegradationResult(runs, train.Count);

@@ -25,7 +25,7 @@ public static class Devices
         {
             if (!torch.cuda.is_available())
                 throw new DeviceUnavailableException(
-                    $"Device '{name}' was requested but CUDA is not available here. Use --device cpu (or auto), or build with " +
+                    $"Device '{name}' was requested but CUDA is not available here. Choose the device \"cpu\" (or \"auto\", which falls back to the CPU), or build with " +
                     "-p:TorchSharpBackend=cuda-linux on a machine with an NVIDIA GPU and driver.");
             int index = 0;
             if (n.Length > 5 && !int.TryParse(n.AsSpan(5), out index))

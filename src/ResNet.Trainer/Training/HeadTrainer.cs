@@ -7,8 +7,8 @@ namespace ResNet.Trainer.Training;
 /// <summary>Options of <see cref="HeadTrainer"/>.</summary>
 public sealed record HeadTrainingOptions
 {
-    /// <summary>Passes over the cached features.</summary>
-    public int Epochs { get; init; } = 30;
+    /// <summary>Passes over the cached features, or SGD steps on them.</summary>
+    public TrainingLength Length { get; init; } = TrainingLength.Epochs(30);
 
     /// <summary>Feature vectors per SGD step.</summary>
     public int BatchSize { get; init; } = 64;
@@ -45,48 +45,49 @@ public static class HeadTrainer
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(pipeline);
         var o = options ?? new HeadTrainingOptions();
+        if (o.Length is not { Count: >= 1 })
+            throw new InvalidTrainingOptionException(nameof(o.Length), o.Length?.ToString() ?? "null", "train for at least 1 epoch or iteration");
+        int n = train.Count;
+        int steps = Math.Max(1, (n + o.BatchSize - 1) / o.BatchSize);
+        long total = o.Length.TotalIterations(steps), iteration = 0;
+        int epochs = (int)((total + steps - 1) / steps);
         var watch = Stopwatch.StartNew();
         using var features = CacheFeatures(model, train, pipeline, o.FeatureBatchSize, cancellationToken);
         double featureSeconds = watch.Elapsed.TotalSeconds;
-        progress?.Report(new TrainingProgress(ProgressKind.Message, 0, o.Epochs, 0, 0, 0, 0, null, null, 0, train.Count / Math.Max(featureSeconds, 1e-9),
-            TimeSpan.Zero, $"cached {train.Count} feature vectors of {features.shape[1]} in {featureSeconds:F1} s"));
+        progress?.Report(TrainingProgress.Note($"cached {train.Count} feature vectors of {features.shape[1]} in {featureSeconds:F1} s")
+            with { Epochs = epochs, ImagesPerSecond = train.Count / Math.Max(featureSeconds, 1e-9) });
 
         using var labels = tensor(Enumerable.Range(0, train.Count).Select(i => (long)train.LabelOf(i)).ToArray());
         var fc = model.Classifier;
-        var parameters = fc.parameters().ToArray();
-        using var sgd = new Sgd(parameters, o.Momentum, o.WeightDecay, nesterov: false);
+        using var sgd = new Sgd(fc.parameters(), o.Momentum, o.WeightDecay, nesterov: false);
         var rng = new Random(o.Seed);
-        int n = train.Count;
-        int steps = Math.Max(1, (n + o.BatchSize - 1) / o.BatchSize);
-        long total = (long)steps * o.Epochs, iteration = 0;
         var history = new List<EpochStats>();
         fc.train();
-        for (int epoch = 1; epoch <= o.Epochs && !cancellationToken.IsCancellationRequested; epoch++)
+        for (int epoch = 1; epoch <= epochs && !cancellationToken.IsCancellationRequested; epoch++)
         {
             var order = Enumerable.Range(0, n).OrderBy(_ => rng.Next()).Select(i => (long)i).ToArray();
-            double lossSum = 0; long wrong = 0;
+            double lossSum = 0, lr = o.LearningRate;
+            long wrong = 0, seen = 0;
             var epochWatch = Stopwatch.StartNew();
-            for (int start = 0; start < n; start += o.BatchSize)
+            for (int start = 0; start < n && iteration < total; start += o.BatchSize)
             {
                 using var scope = NewDisposeScope();
                 var idx = tensor(order.AsSpan(start, Math.Min(o.BatchSize, n - start)).ToArray());
-                var x = features.index_select(0, idx);
-                var y = labels.index_select(0, idx);
-                var logits = fc.forward(x);
-                var loss = nn.functional.cross_entropy(logits, y);
-                sgd.ZeroGrad();
-                loss.backward();
-                double lr = o.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * iteration / total)); // cosine to zero
-                sgd.Step(lr);
+                lr = o.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * iteration / total)); // cosine to zero
+                var (loss, batchWrong) = TrainingStep.Run(fc, sgd, features.index_select(0, idx), labels.index_select(0, idx), lr, labelSmoothing: 0);
+                if (!double.IsFinite(loss))
+                    throw new TrainingDivergedException($"The classifier's training loss became {loss} at iteration {iteration + 1} (learning rate {lr:G4}). Try a lower learning rate (e.g. {lr / 10:G4}).", null);
                 iteration++;
-                lossSum += loss.item<float>() * idx.shape[0];
-                wrong += logits.argmax(1).ne(y).sum().item<long>();
+                lossSum += loss * idx.shape[0];
+                wrong += batchWrong;
+                seen += idx.shape[0];
             }
-            var stats = new EpochStats(epoch, iteration, lossSum / n, (double)wrong / n, null, null, o.LearningRate, epochWatch.Elapsed.TotalSeconds);
+            var stats = new EpochStats(epoch, iteration, lossSum / seen, (double)wrong / seen, null, null, lr, epochWatch.Elapsed.TotalSeconds);
             history.Add(stats);
-            progress?.Report(new TrainingProgress(ProgressKind.Epoch, epoch, o.Epochs, iteration, total, stats.TrainLoss, stats.TrainError, null, null,
-                o.LearningRate, n / Math.Max(epochWatch.Elapsed.TotalSeconds, 1e-9), TimeSpan.FromSeconds(epochWatch.Elapsed.TotalSeconds * (o.Epochs - epoch))));
+            progress?.Report(TrainingProgress.EpochDone(stats, epochs, total, seen / Math.Max(epochWatch.Elapsed.TotalSeconds, 1e-9),
+                TimeSpan.FromSeconds(epochWatch.Elapsed.TotalSeconds * (epochs - epoch))));
         }
+        ResNetTrainer.EnsureFinite(model, "head training", null);
         model.eval();
         return history;
     }

@@ -23,6 +23,9 @@ public sealed record ModelCard(ResNetSpec Spec, IReadOnlyList<string> ClassNames
         Converters = { new JsonStringEnumConverter() },
     };
 
+    /// <summary>Set when the weights are those of a run stopped early (Ctrl-C, SIGTERM, a cancelled token): the iteration they were taken at.</summary>
+    public long? InterruptedAtIteration { get; init; }
+
     /// <summary>The evaluation pipeline that prepares images for this model.</summary>
     public ImagePipeline Pipeline => new(Spec.InputChannels, ImageHeight, ImageWidth, Normalization, Augmentation);
 
@@ -51,10 +54,12 @@ public sealed record ModelCard(ResNetSpec Spec, IReadOnlyList<string> ClassNames
         if (!File.Exists(weightsPath))
             throw new FileNotFoundException($"Model file '{weightsPath}' does not exist. Train one with 'resnet train' or 'resnet demo'.", weightsPath);
         if (!File.Exists(cardPath))
-            throw new FileNotFoundException($"Model '{weightsPath}' has no card '{cardPath}' (architecture, classes, normalization). Save models with ModelCard.Save, which writes both.", cardPath);
+            throw new FileNotFoundException($"Model '{weightsPath}' has no card '{cardPath}' (architecture, classes, normalization). Training writes the two side by side: copy the card from the same run.", cardPath);
         ModelCard card;
         try { card = FromJson(File.ReadAllText(cardPath)); }
-        catch (JsonException ex) { throw new InvalidDataException($"Model card '{cardPath}' is not valid JSON: {ex.Message}", ex); }
+        catch (JsonException ex) { throw new InvalidDataException($"Model card '{cardPath}' is not valid JSON ({ex.Message}). Restore it from the run that wrote '{weightsPath}'.", ex); }
+        if (card.Spec is null || card.ClassNames is null || card.Normalization is null || card.ImageHeight < 1 || card.ImageWidth < 1 || card.ClassNames.Count != card.Spec.NumClasses)
+            throw new InvalidDataException($"Model card '{cardPath}' lacks the architecture, class names, normalization or image size, or they disagree. Restore it from the run that wrote '{weightsPath}'.");
         var model = new Models.ResNetModel(card.Spec);
         try
         {

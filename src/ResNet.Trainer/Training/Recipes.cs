@@ -21,7 +21,7 @@ public static class Recipes
         Momentum = 0.9,
         WeightDecay = 1e-4,
         Schedule = new StepsAtIterations([32_000, 48_000]),
-        MaxIterations = 64_000,
+        Length = TrainingLength.Iterations(64_000),
         ValidationFraction = 0.1,
         Augmentation = Augmentation.Cifar,
         Normalization = NormalizationKind.PerPixel,
@@ -39,7 +39,7 @@ public static class Recipes
         Momentum = 0.9,
         WeightDecay = 1e-4,
         Schedule = new DivideOnPlateau(),
-        MaxIterations = 600_000,
+        Length = TrainingLength.Iterations(600_000),
         ValidationFraction = 0.02,
         Augmentation = Augmentation.ImageNet,
         ImageSize = 224,
@@ -53,7 +53,7 @@ public static class Recipes
     /// </summary>
     public static TrainingOptions FastCpu() => new()
     {
-        Epochs = 15,
+        Length = TrainingLength.Epochs(15),
         BatchSize = 128,
         LearningRate = 0.2,
         Momentum = 0.9,

@@ -8,11 +8,8 @@ namespace ResNet.Trainer.Training;
 /// </summary>
 public sealed record TrainingOptions
 {
-    /// <summary>Passes over the training set. Ignored when <see cref="MaxIterations"/> is set.</summary>
-    public int Epochs { get; init; } = 30;
-
-    /// <summary>Stop after this many iterations (the paper's 64k on CIFAR); null: <see cref="Epochs"/> decides.</summary>
-    public long? MaxIterations { get; init; }
+    /// <summary>How long to train: <see cref="TrainingLength.Epochs"/> or <see cref="TrainingLength.Iterations"/> (the paper's 64k on CIFAR).</summary>
+    public TrainingLength Length { get; init; } = TrainingLength.Epochs(30);
 
     /// <summary>Images per mini-batch (paper: 128 on CIFAR, 256 on ImageNet).</summary>
     public int BatchSize { get; init; } = 128;
@@ -46,6 +43,9 @@ public sealed record TrainingOptions
 
     /// <summary>Input height and width; null: the size of the training images.</summary>
     public int? ImageSize { get; init; }
+
+    /// <summary>Accept an <see cref="ImageSize"/> above <see cref="MaxImageSize"/> (memory grows with its square).</summary>
+    public bool AllowLargeImages { get; init; }
 
     /// <summary>
     /// Normalization to train with instead of statistics computed from the training set: for pretrained weights,
@@ -100,6 +100,69 @@ public sealed record TrainingOptions
 
     /// <summary>Batch size for validation passes.</summary>
     public int EvaluationBatchSize { get; init; } = 256;
+
+    /// <summary>The largest <see cref="ImageSize"/> taken without <see cref="AllowLargeImages"/>.</summary>
+    public const int MaxImageSize = 4096;
+
+    /// <summary>
+    /// Checks every value before any work starts: a run with zero epochs, a rate that is not a positive number or a
+    /// thread count libtorch aborts on is refused here, not after it has overwritten a model or crashed the process.
+    /// </summary>
+    /// <param name="spec">The architecture, for the smallest image size it takes; null skips that check.</param>
+    /// <exception cref="InvalidTrainingOptionException">A value is out of range; the message names it and says what to give.</exception>
+    public void Validate(Models.ResNetSpec? spec = null)
+    {
+        static void Require(bool ok, string option, object? value, string requirement)
+        {
+            if (!ok) throw new InvalidTrainingOptionException(option, Text(value), requirement);
+        }
+        static string Text(object? value) => value switch
+        {
+            null => "null",
+            double d => d.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+            IFormattable f => f.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
+            _ => value.ToString() ?? "null",
+        };
+
+        Require(Length is not null, nameof(Length), Length, "give a number of epochs or of iterations");
+        Require(Length!.Count >= 1, Length.Unit == TrainingUnit.Epochs ? "Epochs" : "Iterations", Length.Count,
+            "train for at least 1 (a run of none would replace a model with untrained weights)");
+        Require(BatchSize >= 1, nameof(BatchSize), BatchSize, "give at least 1 image per mini-batch (the paper: 128 on CIFAR)");
+        Require(double.IsFinite(LearningRate) && LearningRate > 0, nameof(LearningRate), LearningRate, "give a finite number above 0 (the paper: 0.1)");
+        Require(Momentum is >= 0 and < 1, nameof(Momentum), Momentum, "give a number from 0 up to, not including, 1 (the paper: 0.9)");
+        Require(double.IsFinite(WeightDecay) && WeightDecay >= 0, nameof(WeightDecay), WeightDecay, "give a finite number of 0 or more (the paper: 0.0001)");
+        Require(LabelSmoothing is >= 0 and < 1, nameof(LabelSmoothing), LabelSmoothing, "give a number from 0 up to, not including, 1 (0: plain cross-entropy)");
+        Require(Schedule is not null, nameof(Schedule), Schedule, "give a learning-rate schedule (e.g. the constant one)");
+        Require(Augmentation is not null, nameof(Augmentation), Augmentation, "give an augmentation (none, cifar or imagenet)");
+        switch (Warmup)
+        {
+            case LinearWarmup linear:
+                Require(linear.Iterations >= 0, nameof(Warmup), linear.Iterations, "give a warm-up of 0 or more iterations");
+                Require(double.IsFinite(linear.StartFactor) && linear.StartFactor > 0, nameof(Warmup), linear.StartFactor, "give a start factor above 0");
+                break;
+            case WarmupUntilTrainError rule:
+                Require(double.IsFinite(rule.LearningRate) && rule.LearningRate > 0, nameof(Warmup), rule.LearningRate, "give a warm-up learning rate above 0 (the paper: 0.01)");
+                Require(rule.Window >= 1, nameof(Warmup), rule.Window, "average the training error over at least 1 iteration");
+                break;
+        }
+        if (ImageSize is int size)
+        {
+            int smallest = spec is null ? 1 : Models.ResNetPlan.MinimumImageSize(spec);
+            Require(size >= smallest, nameof(ImageSize), size,
+                $"give at least {smallest} pixels{(spec is null ? "" : $" (the {smallest}x downsampling of {spec.Name})")}, or leave it unset to use the images' own size");
+            Require(size <= MaxImageSize || AllowLargeImages, nameof(ImageSize), size,
+                $"give at most {MaxImageSize} pixels, or set {nameof(AllowLargeImages)} when such large inputs are really meant");
+        }
+        Require(ValidationFraction is >= 0 and < 1, nameof(ValidationFraction), ValidationFraction, "give a share from 0 (none) up to, not including, 1 (the paper: 0.1 on CIFAR)");
+        Require(!string.IsNullOrWhiteSpace(Device), nameof(Device), Device, "give cpu, cuda, cuda:N or auto");
+        Require(Threads is null or >= 1, nameof(Threads), Threads, "give at least 1 thread, or leave it unset for one per core");
+        Require(Workers >= 0, nameof(Workers), Workers, "give 0 (decode on the training thread) or more loader threads");
+        Require(Prefetch >= 1, nameof(Prefetch), Prefetch, "prepare at least 1 batch ahead");
+        Require(CheckpointEvery >= 1, nameof(CheckpointEvery), CheckpointEvery, "give a number of epochs of at least 1");
+        Require(EarlyStoppingPatience is null or >= 1, nameof(EarlyStoppingPatience), EarlyStoppingPatience, "give at least 1 epoch, or leave it unset to never stop early");
+        Require(ProgressEvery >= 1, nameof(ProgressEvery), ProgressEvery, "give a number of iterations of at least 1");
+        Require(EvaluationBatchSize >= 1, nameof(EvaluationBatchSize), EvaluationBatchSize, "give at least 1 image per validation batch");
+    }
 }
 
 /// <summary>What a progress event reports.</summary>
@@ -129,7 +192,22 @@ public enum ProgressKind
 /// <param name="Message">Text of a message event.</param>
 public sealed record TrainingProgress(
     ProgressKind Kind, int Epoch, int Epochs, long Iteration, long TotalIterations, double Loss, double TrainError,
-    double? ValidationError, double? ValidationLoss, double LearningRate, double ImagesPerSecond, TimeSpan Eta, string? Message = null);
+    double? ValidationError, double? ValidationLoss, double LearningRate, double ImagesPerSecond, TimeSpan Eta, string? Message = null)
+{
+    /// <summary>A message event (fallbacks, resumption, checkpoints, the start of a net).</summary>
+    public static TrainingProgress Note(string message) =>
+        new(ProgressKind.Message, 0, 0, 0, 0, 0, 0, null, null, 0, 0, TimeSpan.Zero, message);
+
+    /// <summary>The event of a finished epoch, from its figures.</summary>
+    /// <param name="stats">The epoch's figures.</param>
+    /// <param name="epochs">Epochs in the run.</param>
+    /// <param name="totalIterations">Iterations in the run.</param>
+    /// <param name="imagesPerSecond">Training throughput.</param>
+    /// <param name="eta">Estimated time to the end.</param>
+    public static TrainingProgress EpochDone(EpochStats stats, int epochs, long totalIterations, double imagesPerSecond, TimeSpan eta) =>
+        new(ProgressKind.Epoch, stats.Epoch, epochs, stats.Iteration, totalIterations, stats.TrainLoss, stats.TrainError,
+            stats.ValidationError, stats.ValidationLoss, stats.LearningRate, imagesPerSecond, eta);
+}
 
 /// <summary>Figures of one finished epoch.</summary>
 /// <param name="Epoch">1-based epoch.</param>
@@ -153,7 +231,7 @@ public enum StopReason
     Cancelled,
 }
 
-/// <summary>The outcome of <see cref="Trainer.Train"/>.</summary>
+/// <summary>The outcome of <see cref="ResNetTrainer.Train"/>.</summary>
 /// <param name="Model">The trained model (best-on-validation weights when <see cref="TrainingOptions.KeepBest"/>).</param>
 /// <param name="Card">What scoring needs besides the weights: spec, class names, input size, normalization.</param>
 /// <param name="History">One entry per finished epoch (including those before a resume).</param>

@@ -1,3 +1,4 @@
+using Net = ResNet.Trainer.Models.ResNetModel;
 using ResNet.Trainer.Models;
 using static TorchSharp.torch;
 
@@ -112,6 +113,25 @@ public class ArchitectureTests
         using var f = model.Features(x);
         Assert.Equal(new long[] { batch, spec.FeatureCount }, f.shape);
         Assert.True(y.isfinite().all().item<bool>());
+    }
+
+    [Theory]
+    [InlineData(BottleneckStride.V15, new[] { 1, 2, 1 })]
+    [InlineData(BottleneckStride.Paper, new[] { 2, 1, 1 })]
+    public void ThePlan_PlacesTheBottlenecksStride_AndTheBuiltNetworkFollowsIt(BottleneckStride placement, int[] strides)
+    {
+        var spec = ResNetSpec.ResNet50() with { StridePlacement = placement };
+        var block = ResNetPlan.Blocks(spec).Single(b => b.Path == "layer2.0");
+        Assert.Equal(["layer2.0.conv1", "layer2.0.conv2", "layer2.0.conv3"], block.Convs.Select(c => c.Key));
+        Assert.Equal([1, 3, 1], block.Convs.Select(c => c.Kernel));
+        Assert.Equal(strides, block.Convs.Select(c => c.Stride));
+        Assert.Equal(new ConvPlan("layer2.0.downsample.0", "layer2.0.downsample.1", 256, 512, 1, 2), block.Downsample);
+        using var model = new Net(spec);
+        var built = model.Stages[1].children().OfType<ResidualBlock>().First();
+        Assert.Equal(strides, built.named_children().Where(c => c.name.StartsWith("conv", StringComparison.Ordinal))
+            .Select(c => (int)((TorchSharp.Modules.Conv2d)c.module).stride[0]));
+        Assert.Equal(32, ResNetPlan.MinimumImageSize(spec));
+        Assert.Equal(4, ResNetPlan.MinimumImageSize(ResNetSpec.ResNet20()));
     }
 
     [Fact]

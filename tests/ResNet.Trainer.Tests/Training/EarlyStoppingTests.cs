@@ -1,5 +1,5 @@
 using Net = ResNet.Trainer.Models.ResNetModel;
-using TrainLoop = ResNet.Trainer.Training.Trainer;
+using TrainLoop = ResNet.Trainer.Training.ResNetTrainer;
 using ResNet.Trainer.Data;
 using ResNet.Trainer.Models;
 using ResNet.Trainer.Training;
@@ -30,7 +30,7 @@ public class EarlyStoppingTests
         using var model = new Net(ResNetSpec.Cifar(1) with { InputChannels = 1, NumClasses = 10 }, seed: 2);
         var options = new TrainingOptions
         {
-            Epochs = 10, BatchSize = 20, LearningRate = 0.05, Schedule = new ConstantSchedule(), ImageSize = 16, Workers = 1, Threads = 2, Seed = 5,
+            Length = TrainingLength.Epochs(10), BatchSize = 20, LearningRate = 0.05, Schedule = new ConstantSchedule(), ImageSize = 16, Workers = 1, Threads = 2, Seed = 5,
             Normalization = NormalizationKind.PerChannel, ValidationFraction = 0.2, EarlyStoppingPatience = 2,
             EarlyStoppingMinDelta = 1.0, EarlyStoppingMetric = EarlyStoppingMetric.ValidationError,   // an error cannot drop by more than 1
         };

@@ -1,5 +1,5 @@
 using Net = ResNet.Trainer.Models.ResNetModel;
-using TrainLoop = ResNet.Trainer.Training.Trainer;
+using TrainLoop = ResNet.Trainer.Training.ResNetTrainer;
 using ResNet.Trainer.Data;
 using ResNet.Trainer.Models;
 using ResNet.Trainer.Training;

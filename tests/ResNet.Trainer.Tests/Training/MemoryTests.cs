@@ -24,7 +24,7 @@ public class MemoryTests
         using var model = new ResNetModel(ResNetSpec.Cifar(1) with { InputChannels = 1, NumClasses = 10 }, seed: 2);
         var options = new TrainingOptions
         {
-            Epochs = 12, BatchSize = 20, LearningRate = 0.05, Schedule = new ConstantSchedule(), Augmentation = Augmentation.Cifar,
+            Length = TrainingLength.Epochs(12), BatchSize = 20, LearningRate = 0.05, Schedule = new ConstantSchedule(), Augmentation = Augmentation.Cifar,
             Normalization = NormalizationKind.PerChannel, ImageSize = 28, Threads = 2, Seed = 3, CheckpointDirectory = TestData.TempDir(), // checkpoints and best weights written every epoch
         };
         var live = new List<long>();
@@ -38,7 +38,7 @@ public class MemoryTests
             using var self = Process.GetCurrentProcess();
             resident.Add(self.WorkingSet64);
         });
-        var result = ResNet.Trainer.Training.Trainer.Train(model, data, validation, options, progress);
+        var result = ResNetTrainer.Train(model, data, validation, options, progress);
         Assert.Equal(12, result.History.Count);
         Assert.Equal(12, live.Count);
         // The first epoch creates the lasting state (momentum buffers, the best weights); after it, not one tensor more.
