@@ -12,9 +12,9 @@ public class TensorBoardFlagTests
         var images = InMemoryImages.From(DatasetSplit.Balanced(Idx.LoadSplit("/usr/share/datasets/fashion-mnist", train: true), 4));
         for (int i = 0; i < images.Count; i++)
             foreach (var part in new[] { "train", "test" })
-                ImageDecoder.SavePng(images.Load(i), Path.Combine(root, part, images.ClassNames[images.LabelOf(i)], $"{i}.png"));
+                ImageDecoder.SavePng(images.Load(i), Path.Combine(root, "data", part, images.ClassNames[images.LabelOf(i)], $"{i}.png"));
         string logs = Path.Combine(root, "tb");
-        var (code, _, err) = Run("train", "--data", root, "--output", Path.Combine(root, "run"), "--arch", "resnet8", "--epochs", "2", "--batch-size", "20", "--tensorboard", logs);
+        var (code, _, err) = Run("train", "--data", Path.Combine(root, "data"), "--output", Path.Combine(root, "run"), "--arch", "resnet8", "--epochs", "2", "--batch-size", "20", "--tensorboard", logs);
         Assert.True(code == 0, err);
         byte[] events = File.ReadAllBytes(Assert.Single(Directory.GetFiles(logs, "events.out.tfevents.*")));
         string text = System.Text.Encoding.UTF8.GetString(events);
