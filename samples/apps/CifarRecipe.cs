@@ -37,18 +37,18 @@ Console.WriteLine($"read back: {train.Count} training and {test.Count} test imag
 var spec = ResNetSpec.Parse("resnet20") with { InputChannels = 3, NumClasses = train.ClassNames.Count };
 var paper = Recipes.PaperCifar(spec);
 Console.WriteLine($"paper recipe: batch {paper.BatchSize}, lr {paper.LearningRate}, momentum {paper.Momentum}, weight decay {paper.WeightDecay}, " +
-                  $"lr /10 at iterations {string.Join(" and ", ((StepsAtIterations)paper.Schedule).Milestones)}, {paper.MaxIterations} iterations, validation {paper.ValidationFraction:P0}, {paper.Augmentation}, {paper.Normalization} normalization");
+                  $"lr /10 at iterations {string.Join(" and ", ((StepsAtIterations)paper.Schedule).Milestones)}, {paper.Length}, validation {paper.ValidationFraction:P0}, {paper.Augmentation}, {paper.Normalization} normalization");
 var recipe = realCifar && !ci ? paper : paper with
 {
-    MaxIterations = ci ? 16 : 240,
+    Length = TrainingLength.Iterations(ci ? 16 : 240),
     Schedule = new StepsAtIterations(ci ? new long[] { 8, 12 } : new long[] { 120, 180 }),
     BatchSize = ci ? 32 : 64,
 };
-Console.WriteLine($"this run: batch {recipe.BatchSize}, lr /10 at iterations {string.Join(" and ", ((StepsAtIterations)recipe.Schedule).Milestones)}, {recipe.MaxIterations} iterations");
+Console.WriteLine($"this run: batch {recipe.BatchSize}, lr /10 at iterations {string.Join(" and ", ((StepsAtIterations)recipe.Schedule).Milestones)}, {recipe.Length}");
 
 using (var model = new ResNetModel(spec, seed: 1))
 {
-    var run = Trainer.Train(model, train, null, recipe, new EpochPrinter());
+    var run = ResNetTrainer.Train(model, train, null, recipe, new EpochPrinter());
     var report = Evaluator.Evaluate(model, test, run.Card.Pipeline);
     Console.WriteLine($"{spec.Name}: {run.History.Count} epochs ({run.History[^1].Iteration} iterations) in {run.Elapsed.TotalSeconds:F0} s; " +
                       $"best validation epoch {run.BestEpoch}; test error {report.Top1Error:P2} on {report.Count} images" +
@@ -64,7 +64,7 @@ foreach (var (arch, paperError) in table6)
     if (realCifar && !ci)
     {
         using var net = new ResNetModel(s, seed: 1);
-        var r = Trainer.Train(net, train, null, Recipes.PaperCifar(s) with { Device = "cuda" }, new EpochPrinter());
+        var r = ResNetTrainer.Train(net, train, null, Recipes.PaperCifar(s) with { Device = "cuda" }, new EpochPrinter());
         var e = Evaluator.Evaluate(net, test, r.Card.Pipeline);
         Console.WriteLine($"{arch}: test error {e.Top1Error:P2} (paper: {paperError:F2} %)");
     }
