@@ -97,9 +97,10 @@ PY
   summary+=("$(printf '%-18s %-6s %4d s' "$name" "$status" "$seconds")")
   echo "   $status in $seconds s"
   if [ "$status" = ok ] && [ "$write_outputs" = 1 ]; then
-    python3 - "$out/$name.ipynb" "$nb" <<'PY'
+    python3 - "$out/$name.ipynb" "$nb" "$root" <<'PY'
 import json, sys
-nb = json.load(open(sys.argv[1]))
+# The restore-source list names this checkout's absolute path; committed outputs show it relative to the notebook.
+nb = json.loads(open(sys.argv[1]).read().replace(sys.argv[3] + "/artifacts/packages", "../../artifacts/packages"))
 for c in nb["cells"]:
     outs = c.get("outputs", [])
     restore = [o for o in outs if "Installing Packages" in "".join(o.get("data", {}).get("text/html", [])) ]

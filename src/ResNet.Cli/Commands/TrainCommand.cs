@@ -90,6 +90,7 @@ internal static class TrainCommand
         var o = new Options();
         var cmd = new Command("train", "Train a residual network; writes model.dat + model.json, metrics (CSV/JSON) and plots (SVG) to --output.") { data, test, outDir };
         foreach (var option in o.All) cmd.Options.Add(option);
+        cmd.Options.Add(TensorBoardFlag.Option);
         cmd.SetAction((parse, ct) => Task.FromResult(Session.Run(parse, o, parse.GetValue(data)!, parse.GetValue(test), parse.GetValue(outDir)!, null, output, ct)));
         return cmd;
     }
@@ -140,7 +141,8 @@ internal static class TrainCommand
 
             using var model = new ResNet.Trainer.Models.ResNetModel(spec, seed: options.Seed);
             var printer = new ProgressPrinter(output, ProgressPrinter.IsTerminal(output));
-            var result = ResNetTrainer.Train(model, opened.Train, null, options, printer, ct);
+            var tensorBoard = TensorBoardFlag.Open(parse);
+            var result = ResNetTrainer.Train(model, opened.Train, null, options, TensorBoardWriter.Tee(printer, tensorBoard)!, ct);
             printer.EndLine();
 
             bool interrupted = result.Stop == StopReason.Cancelled;
@@ -164,6 +166,7 @@ internal static class TrainCommand
             {
                 report = Evaluator.Evaluate(model, testSource, card.Pipeline, new EvaluationOptions { Mode = testMode, Workers = options.Workers }, ct);
                 Reports.WriteConfusionSvg(Path.Combine(dir, "confusion.svg"), report);
+                tensorBoard?.WriteConfusionMatrix(report.ClassNames, report.ConfusionMatrix, result.History.Count);
             }
             Reports.WriteJson(Path.Combine(dir, "metrics.json"), new
             {

@@ -76,6 +76,9 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         /// <summary>Receives progress (iteration, epoch, loss, errors, learning rate, images/s, ETA). Default: none.</summary>
         public IProgress<TrainingProgress>? MetricsCallback { get; set; }
 
+        /// <summary>Also write TensorBoard logs (loss, errors, learning rate, images/s per iteration and epoch) to this folder. Default: none.</summary>
+        public string? TensorBoardFolder { get; set; }
+
         /// <summary>Stops training after the current iteration (a checkpoint is written when <c>CheckpointDirectory</c> is set). Default: none.</summary>
         public CancellationToken CancellationToken { get; set; }
 
@@ -192,7 +195,7 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         var model = pretrained?.Model ?? new Trainer.Models.ResNetModel(spec, seed: options.Seed);
         if (o.PretrainedWeights is not null)
             ResNetWeights.LoadBackbone(model, o.PretrainedWeights);
-        var progress = new ForwardProgress(ch, o.MetricsCallback);
+        var progress = new ForwardProgress(ch, TensorBoardWriter.Tee(o.MetricsCallback, o.TensorBoardFolder is null ? null : new TensorBoardWriter(o.TensorBoardFolder)));
         Normalization normalization;
         if (o.FreezeBackbone)
         {

@@ -107,7 +107,7 @@ public static class ResNetTrainer
                 run.SaveCheckpoint(epochDone: true);
             if (earlyStop)
             {
-                Say($"Early stop: no validation improvement for {run.State.EpochsWithoutImprovement} epochs (best: epoch {run.State.BestEpoch}, error {run.State.BestValidationError:P2}).");
+                Say($"Early stop: no validation improvement for {run.State.EpochsWithoutImprovement} epochs (best: epoch {run.State.BestEpoch}, {o.EarlyStoppingMetric} {run.State.BestValidationError:G4}).");
                 stop = StopReason.EarlyStopped;
                 break;
             }

@@ -86,6 +86,12 @@ public sealed record TrainingOptions
     /// <summary>Stop when the validation error has not improved for this many epochs; null: never.</summary>
     public int? EarlyStoppingPatience { get; init; }
 
+    /// <summary>An epoch improves only when the watched metric drops by more than this (ML.NET's MinDelta). Default 0.</summary>
+    public double EarlyStoppingMinDelta { get; init; }
+
+    /// <summary>What early stopping and <see cref="KeepBest"/> watch. Default: the validation error.</summary>
+    public EarlyStoppingMetric EarlyStoppingMetric { get; init; } = EarlyStoppingMetric.ValidationError;
+
     /// <summary>At the end, put back the weights of the epoch with the lowest validation error.</summary>
     public bool KeepBest { get; init; } = true;
 

@@ -90,6 +90,12 @@ public record TrainingOverrides
     /// <summary>Stop when the validation error has not improved for this many epochs. Default: the recipe's (never).</summary>
     public int? EarlyStoppingPatience { get; set; }
 
+    /// <summary>An epoch counts as better only when the watched metric drops by more than this (ImageClassificationTrainer's MinDelta). Default: the recipe's (0).</summary>
+    public double? EarlyStoppingMinDelta { get; set; }
+
+    /// <summary>What early stopping and keep-best watch (validation error or loss). Default: the recipe's (validation error).</summary>
+    public EarlyStoppingMetric? EarlyStoppingMetric { get; set; }
+
     /// <summary>Put back the best-on-validation weights at the end. Default: the recipe's (true).</summary>
     public bool? KeepBest { get; set; }
 
@@ -138,6 +144,8 @@ public record TrainingOverrides
             CheckpointEvery = CheckpointEvery ?? r.CheckpointEvery,
             Resume = Resume ?? r.Resume,
             EarlyStoppingPatience = EarlyStoppingPatience ?? r.EarlyStoppingPatience,
+            EarlyStoppingMinDelta = EarlyStoppingMinDelta ?? r.EarlyStoppingMinDelta,
+            EarlyStoppingMetric = EarlyStoppingMetric ?? r.EarlyStoppingMetric,
             KeepBest = KeepBest ?? r.KeepBest,
             ProgressEvery = ProgressEvery ?? r.ProgressEvery,
             EvaluationBatchSize = EvaluationBatchSize ?? r.EvaluationBatchSize,

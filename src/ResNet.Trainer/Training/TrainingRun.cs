@@ -129,9 +129,9 @@ internal sealed class TrainingRun : IDisposable
             _s = ResNetTrainer.UpdatePlateau(_s, plateau, report?.Top1Error ?? stats.TrainLoss, Say);
         if (report is not null)
         {
-            if (report.Top1Error < _s.BestValidationError)
+            if (EarlyStopping.Improves(report, _s.BestValidationError, _o))
             {
-                _s = _s with { BestValidationError = report.Top1Error, BestEpoch = Epoch + 1, EpochsWithoutImprovement = 0 };
+                _s = _s with { BestValidationError = EarlyStopping.Metric(report, _o), BestEpoch = Epoch + 1, EpochsWithoutImprovement = 0 };
                 _best = ResNetTrainer.CopyState(_model, _best);
                 if (_bestPath is not null) ResNetWeights.Save(_model, _bestPath);
             }
