@@ -15,6 +15,7 @@ public static class Program
         root.Subcommands.Add(PredictCommand.Create(output));
         root.Subcommands.Add(TrainCommand.Create(output));
         root.Subcommands.Add(EvaluateCommand.Create(output));
+        root.Subcommands.Add(QuantizeCommand.Create(output));
         root.Subcommands.Add(DemoCommand.Create(output));
         root.Subcommands.Add(ExperimentCommand.Create(output));
         return root;

@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
 using ResNet.Cli.Reporting;
+using ResNet.Scoring.Quantization;
 using ResNet.Trainer.Data;
+using ResNet.Trainer.Onnx;
 using ResNet.Trainer.Training;
 
 namespace ResNet.Cli.Commands;
@@ -11,26 +13,18 @@ internal static class EvaluateCommand
 {
     public static Command Create(TextWriter output)
     {
-        var model = new Option<string>("--model") { Description = "Weights saved by train/demo (model.dat, with model.json beside it).", Required = true };
+        var model = new Option<string>("--model") { Description = "Weights saved by train/demo (model.dat, with model.json beside it), or an ONNX model (float or quantized by `resnet quantize`).", Required = true };
         var data = new Option<string>("--data") { Description = "Labelled images: an image folder (its test/ subfolder if it has one), IDX or CIFAR folder (their test split).", Required = true };
         var mode = new Option<string>("--mode") { Description = "single, ten-crop or multi-scale (paper section 3.4).", DefaultValueFactory = _ => "single" };
         var outDir = new Option<string?>("--output") { Description = "Folder for evaluation.json and confusion.svg (default: beside the model)." };
         var strict = new Option<bool>("--strict-images") { Description = "Stop on a corrupt or non-image file instead of skipping it." };
-        var threads = new Option<int?>("--threads") { Description = "CPU threads for TorchSharp." };
+        var threads = new Option<int?>("--threads") { Description = "CPU threads for TorchSharp or ONNX Runtime." };
         var cmd = new Command("evaluate", "Evaluate a saved model on labelled images: accuracy, top-5 error, per-class accuracy, confusion matrix.") { model, data, mode, outDir, strict, threads };
         cmd.SetAction((parse, ct) =>
         {
             var error = parse.InvocationConfiguration.Error;
             try
             {
-                if (parse.GetValue(threads) is int t) TorchSharp.torch.set_num_threads(t);
-                var (net, card) = ModelCard.Load(parse.GetValue(model)!);
-                using var _ = net;
-                var opened = DataLocator.Open(parse.GetValue(data)!, card.Spec.InputChannels, card.ImageHeight,
-                    parse.GetValue(strict) ? BadImagePolicy.Error : BadImagePolicy.Skip, w => error.WriteLine("warning: " + w));
-                var source = opened.Test ?? opened.Train;
-                if (!source.ClassNames.SequenceEqual(card.ClassNames))
-                    throw new InvalidDatasetException($"The data's classes [{string.Join(", ", source.ClassNames)}] differ from the model's [{string.Join(", ", card.ClassNames)}]. Evaluate on data with the model's class folders.", parse.GetValue(data)!);
                 var testMode = parse.GetValue(mode) switch
                 {
                     "single" => TestMode.Single,
@@ -38,9 +32,39 @@ internal static class EvaluateCommand
                     "multi-scale" => TestMode.MultiScale,
                     var m => throw new ArgumentException($"--mode '{m}' is not one of single, ten-crop, multi-scale."),
                 };
-                var report = Evaluator.Evaluate(net, source, card.Pipeline, new EvaluationOptions { Mode = testMode }, ct);
+                string modelPath = parse.GetValue(model)!;
+                var onBad = parse.GetValue(strict) ? BadImagePolicy.Error : BadImagePolicy.Skip;
+                IImageSource Open(int channels, int height, IReadOnlyList<string> classes)
+                {
+                    var opened = DataLocator.Open(parse.GetValue(data)!, channels, height, onBad, w => error.WriteLine("warning: " + w));
+                    var source = opened.Test ?? opened.Train;
+                    if (!source.ClassNames.SequenceEqual(classes))
+                        throw new InvalidDatasetException($"The data's classes [{string.Join(", ", source.ClassNames)}] differ from the model's [{string.Join(", ", classes)}]. Evaluate on data with the model's class folders.", parse.GetValue(data)!);
+                    return source;
+                }
+                string name;
+                IImageSource source;
+                EvaluationReport report;
+                if (string.Equals(Path.GetExtension(modelPath), ".onnx", StringComparison.OrdinalIgnoreCase))
+                {
+                    if (testMode != TestMode.Single)
+                        throw new ArgumentException($"--mode {parse.GetValue(mode)} needs the trained weights (model.dat); an ONNX model is evaluated with --mode single.");
+                    using var scorer = new OnnxScorer(modelPath, new OnnxScorerOptions { IntraOpThreads = parse.GetValue(threads) ?? 0 });
+                    source = Open(scorer.Info.Channels, scorer.Info.Height, scorer.Info.ClassNames);
+                    name = $"{Path.GetFileName(modelPath)} ({(scorer.Info.Architecture.Length > 0 ? scorer.Info.Architecture : "ONNX")}{(OnnxQuantizer.IsQuantized(modelPath) ? ", int8" : "")})";
+                    report = Evaluator.Evaluate(scorer, source, cancellationToken: ct);
+                }
+                else
+                {
+                    if (parse.GetValue(threads) is int t) TorchSharp.torch.set_num_threads(t);
+                    var (net, card) = ModelCard.Load(modelPath);
+                    using var _ = net;
+                    source = Open(card.Spec.InputChannels, card.ImageHeight, card.ClassNames);
+                    name = card.Spec.Name;
+                    report = Evaluator.Evaluate(net, source, card.Pipeline, new EvaluationOptions { Mode = testMode }, ct);
+                }
                 var inv = CultureInfo.InvariantCulture;
-                output.WriteLine(string.Create(inv, $"{card.Spec.Name} on {source.Count} images ({parse.GetValue(mode)}): accuracy {report.Accuracy:P2}, top-1 error {report.Top1Error:P2}, top-5 error {report.Top5Error:P2}, loss {report.Loss:F4}"));
+                output.WriteLine(string.Create(inv, $"{name} on {source.Count} images ({parse.GetValue(mode)}): accuracy {report.Accuracy:P2}, top-1 error {report.Top1Error:P2}, top-5 error {report.Top5Error:P2}, loss {report.Loss:F4}"));
                 output.WriteLine();
                 output.Write(report.FormatConfusionMatrix());
                 string dir = parse.GetValue(outDir) ?? Path.GetDirectoryName(Path.GetFullPath(parse.GetValue(model)!))!;

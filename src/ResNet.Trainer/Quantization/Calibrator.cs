@@ -107,7 +107,13 @@ internal static class Calibrator
     /// The clipping threshold, in bin widths, whose histogram re-binned to <paramref name="levels"/> levels loses the
     /// least information (KL divergence of clipped-and-requantized against clipped), as TensorRT's entropy calibration.
     /// </summary>
-    internal static float EntropyThreshold(long[] histogram, int levels)
+    /// <remarks>
+    /// The first bin (values next to 0; half of every ReLU output) is left out: 0 is exactly representable whatever the
+    /// threshold, and its spike would otherwise make every merge look costly and pick the narrowest range.
+    /// </remarks>
+    internal static float EntropyThreshold(long[] histogram, int levels) => 1 + EntropyThresholdOf(histogram[1..], levels);
+
+    private static float EntropyThresholdOf(long[] histogram, int levels)
     {
         int bins = histogram.Length;
         if (bins <= levels) return bins;

@@ -97,6 +97,10 @@ public static class OnnxQuantizer
         return FindQuantizedOperator(model) is not null || model.MetadataProps.Any(p => p.Key == MetadataKey);
     }
 
+    /// <summary>True when the ONNX file at <paramref name="path"/> is quantized (see <see cref="IsQuantized(ModelProto)"/>).</summary>
+    /// <exception cref="OnnxModelFormatException">The file is not ONNX.</exception>
+    public static bool IsQuantized(string path) => IsQuantized(Parse(File.ReadAllBytes(path), $"ONNX model '{path}'"));
+
     private static string? FindQuantizedOperator(ModelProto model) =>
         model.Graph.Node.Select(n => n.OpType).FirstOrDefault(op => QuantizedOperators.Contains(op) || op.StartsWith("QLinear", StringComparison.Ordinal) || op == "QGemm");
 

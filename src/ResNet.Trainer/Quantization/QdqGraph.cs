@@ -204,7 +204,17 @@ internal sealed class QdqGraph
                 if (renamedInputs.TryGetValue(node.Input[i], out var renamed)) node.Input[i] = renamed;
             string output = node.Output[0];
             nodes.Add(node);
-            if (Tensors.ContainsKey(output) && !graphInputs.Contains(output))
+            if (node.OpType == "Pad" && Tensors.TryGetValue(output, out var padded) && padded == node.Input[0])
+            {
+                // ONNX Runtime has no 8-bit rule for Pad: pad the 8-bit tensor itself, with the zero point as the fill.
+                var p = ParamsOf(output);
+                node.Input[0] += ".quantized";
+                while (node.Input.Count < 3) node.Input.Add("");
+                node.Input[2] = p.ZeroPoint;
+                node.Output[0] = output + ".quantized";
+                nodes.Add(DequantizeNode(output + ".quantized", output, p.Scale, p.ZeroPoint));
+            }
+            else if (Tensors.ContainsKey(output) && !graphInputs.Contains(output))
             {
                 var p = ParamsOf(output);
                 node.Output[0] = output + ".float";

@@ -26,8 +26,12 @@ public sealed class QuantizationOptions
     /// <summary>Percentile of absolute values used by <see cref="CalibrationMethod.Percentile"/>; default 99.99.</summary>
     public double Percentile { get; init; } = 99.99;
 
-    /// <summary>Keep the first convolution in float (its input is the normalized image). Default false.</summary>
-    public bool KeepFirstConvFloat { get; init; }
+    /// <summary>
+    /// Keep the first convolution in float (its input is the normalized image, and with 1-3 input channels each output
+    /// sums only 9-147 products, so rounding errors do not average out). Default true: on the sample ResNet-20 it raised
+    /// top-1 agreement with the float model from 96.7% to 98.7% (bench/quant/README.md).
+    /// </summary>
+    public bool KeepFirstConvFloat { get; init; } = true;
 
     /// <summary>Keep the classifier (Gemm or MatMul) in float. Default true: it is a tiny share of the work.</summary>
     public bool KeepClassifierFloat { get; init; } = true;
