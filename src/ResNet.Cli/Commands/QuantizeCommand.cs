@@ -15,7 +15,7 @@ internal static class QuantizeCommand
         var calibration = new Option<string>("--calibration") { Description = $"Folder of images like the ones the model will score (searched recursively; at least {QuantizationOptions.MinimumCalibrationImages}, 100-1000 covering every class is better).", Required = true };
         var outPath = new Option<string>("--output", "-o") { Description = "Quantized ONNX file to write.", Required = true };
         var test = new Option<string?>("--test") { Description = "Labelled folder (one subfolder per class): print float and INT8 accuracy and their top-1 agreement." };
-        var method = new Option<string>("--method") { Description = "Activation ranges: minmax, percentile or entropy.", DefaultValueFactory = _ => "minmax" };
+        var method = new Option<string>("--method") { Description = "Activation ranges: percentile (of absolute values, see --percentile), minmax or entropy.", DefaultValueFactory = _ => "percentile" };
         var percentile = new Option<double>("--percentile") { Description = "Percentile of absolute values for --method percentile.", DefaultValueFactory = _ => 99.99 };
         var firstConv = new Option<bool>("--quantize-first-conv") { Description = "Quantize the first convolution too (default: it stays float, which keeps accuracy closer)." };
         var classifier = new Option<bool>("--quantize-classifier") { Description = "Quantize the classifier too (default: it stays float)." };

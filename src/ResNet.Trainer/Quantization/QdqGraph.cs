@@ -222,6 +222,9 @@ internal sealed class QdqGraph
                 nodes.Add(DequantizeNode(output + ".quantized", output, p.Scale, p.ZeroPoint));
             }
         }
+        // A DequantizeLinear nobody reads (the one after a Slice whose Pad takes the 8-bit tensor) is left out.
+        var read = nodes.SelectMany(n => n.Input).Concat(_graph.Output.Select(o => o.Name)).ToHashSet(StringComparer.Ordinal);
+        nodes.RemoveAll(n => n.OpType == "DequantizeLinear" && !read.Contains(n.Output[0]));
         _graph.Node.Clear();
         _graph.Node.AddRange(nodes);
         RemoveUnusedInitializers();

@@ -20,8 +20,12 @@ public sealed class QuantizationOptions
     /// <summary>The fewest decodable calibration images accepted.</summary>
     public const int MinimumCalibrationImages = 20;
 
-    /// <summary>How activation ranges are chosen; default <see cref="CalibrationMethod.MinMax"/>.</summary>
-    public CalibrationMethod Method { get; init; } = CalibrationMethod.MinMax;
+    /// <summary>
+    /// How activation ranges are chosen; default <see cref="CalibrationMethod.Percentile"/> (99.99): on the sample ResNet-20
+    /// it matched min-max within one image of 300 (99.0% against 98.7% agreement); entropy clipped the first layers far
+    /// too hard there (74.7% agreement). Figures: bench/quant/README.md.
+    /// </summary>
+    public CalibrationMethod Method { get; init; } = CalibrationMethod.Percentile;
 
     /// <summary>Percentile of absolute values used by <see cref="CalibrationMethod.Percentile"/>; default 99.99.</summary>
     public double Percentile { get; init; } = 99.99;
