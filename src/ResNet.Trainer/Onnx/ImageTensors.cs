@@ -13,11 +13,14 @@ public static class ImageTensors
     /// <summary>Loads one image as channels x height x width floats (decoded and resized by <see cref="ImageDecoder"/>).</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="CorruptDataException">The file is empty or not an image SkiaSharp can decode.</exception>
-    public static float[] Load(string path, int channels, int height, int width, PixelRange range)
+    public static float[] Load(string path, int channels, int height, int width, PixelRange range) =>
+        FromImage(ImageDecoder.Decode(path, channels, width, height), range);
+
+    /// <summary>A decoded image as channels x height x width floats in <paramref name="range"/>.</summary>
+    public static float[] FromImage(RawImage image, PixelRange range)
     {
-        var image = ImageDecoder.Decode(path, channels, width, height);
         float scale = range == PixelRange.ZeroTo255 ? 1f : 1f / 255f;
-        int plane = height * width;
+        int plane = image.Height * image.Width, channels = image.Channels;
         var data = new float[channels * plane];
         for (int i = 0; i < plane; i++)
             for (int c = 0; c < channels; c++)

@@ -56,13 +56,14 @@ public static class OnnxQuantizer
             throw new CalibrationDataException($"Calibration folder '{p}' does not exist. Pass a folder of images like the ones the model will score (at least {QuantizationOptions.MinimumCalibrationImages}; 100-1000 covering every class is better).");
         var files = ImageTensors.FindImages(paths);
         var picked = Spread(files, options.MaxCalibrationImages);
-        var images = new List<float[]>(picked.Count);
+        // Kept as 8-bit pixels (a quarter of the floats' memory) and converted batch by batch during calibration.
+        var decoded = new List<RawImage>(picked.Count);
         int skipped = 0;
         foreach (var f in picked)
         {
             try
             {
-                images.Add(ImageTensors.Load(f, shape[0], shape[1], shape[2], range));
+                decoded.Add(ImageDecoder.Decode(f, shape[0], shape[2], shape[1]));
             }
             catch (CorruptDataException ex)
             {
@@ -70,6 +71,7 @@ public static class OnnxQuantizer
                 options.Log?.Invoke($"warning: calibration image skipped: {ex.Message}");
             }
         }
+        var images = new ConvertedImages(decoded, range);
         var (bytes, summary) = Quantize(model, images, options, source, where, skipped);
         WriteAtomically(outputPath, bytes);
         return summary;
@@ -188,6 +190,15 @@ public static class OnnxQuantizer
     {
         if (model.MetadataProps.FirstOrDefault(p => p.Key == key) is { } entry) entry.Value = value;
         else model.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+    }
+
+    // Floats made on demand from decoded pixels: each calibration pass converts one batch at a time.
+    private sealed class ConvertedImages(IReadOnlyList<RawImage> images, PixelRange range) : IReadOnlyList<float[]>
+    {
+        public float[] this[int index] => ImageTensors.FromImage(images[index], range);
+        public int Count => images.Count;
+        public IEnumerator<float[]> GetEnumerator() => Enumerable.Range(0, Count).Select(i => this[i]).GetEnumerator();
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 
     // An even spread over the sorted list, so a capped sample still covers every class folder.
