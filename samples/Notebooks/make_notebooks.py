@@ -23,18 +23,19 @@ def code(text):
 
 PACKAGES = code('''
 // The libraries as a user gets them: the NuGet packages packed from this repository into artifacts/packages
-// (from the repository root: dotnet pack src/ResNet.Trainer -c Release && dotnet pack src/ResNet.MLNet -c Release;
+// (from the repository root: dotnet pack src/ResNet.MLNet.Scoring -c Release && dotnet pack src/ResNet.Trainer -c Release && dotnet pack src/ResNet.MLNet -c Release;
 // run-notebooks.sh does this). A #i line takes only a literal path, so this cell finds the folder relative to the
 // notebook and sends the two directives to the kernel; with the path at hand, the plain form is:
 //   #i "nuget: /path/to/repo/artifacts/packages"
 //   #r "nuget: ResNet.MLNet, 0.1.0"
+//   #r "nuget: Microsoft.ML.OnnxRuntime, 1.31.0"   (the app picks ONNX Runtime's native build: CPU here, or .Gpu)
 using System.IO;
 using Microsoft.DotNet.Interactive;
 using Microsoft.DotNet.Interactive.Commands;
 using Microsoft.DotNet.Interactive.Events;
 
 var packages = Path.GetFullPath(Path.Combine("..", "..", "artifacts", "packages"));
-var restore = await Kernel.Root.SendAsync(new SubmitCode($"#i \\"nuget: {packages}\\"\\n#r \\"nuget: ResNet.MLNet, 0.1.0\\"", "csharp"));
+var restore = await Kernel.Root.SendAsync(new SubmitCode($"#i \\"nuget: {packages}\\"\\n#r \\"nuget: ResNet.MLNet, 0.1.0\\"\\n#r \\"nuget: Microsoft.ML.OnnxRuntime, 1.31.0\\"", "csharp"));
 if (restore.Events.OfType<CommandFailed>().FirstOrDefault() is { } failed)
     throw new InvalidOperationException($"Referencing ResNet.MLNet from {packages} failed: {failed.Message}");
 ''')

@@ -3,7 +3,7 @@
 #
 #   samples/Notebooks/run-notebooks.sh [--write-outputs] [notebook.ipynb ...]
 #
-# 1. Packs ResNet.Trainer and ResNet.MLNet into artifacts/packages (the notebooks reference them as a user would:
+# 1. Packs ResNet.MLNet.Scoring, ResNet.Trainer and ResNet.MLNet into artifacts/packages (the notebooks reference them as a user would:
 #    #i "nuget: ../../artifacts/packages" + #r "nuget: ResNet.MLNet, 0.1.0").
 # 2. Restores into a temporary NUGET_PACKAGES folder, so a re-pack of the same version is never shadowed by an older
 #    copy in ~/.nuget/packages (.NET Interactive caches packages by version). The first notebook pays the restore
@@ -14,7 +14,7 @@
 #    the notebooks, with .NET Interactive's package-restore progress messages collapsed to the final one.
 # Options: --no-pack skips step 1 (the packages in artifacts/packages are used as they are).
 # Environment: RESNET_NOTEBOOK_SCALE (ci|full), RESNET_NOTEBOOK_OUT, RESNET_NUGET_PACKAGES (a cache folder to use and keep
-# instead of a fresh temporary one; clear resnet.mlnet/ and resnet.trainer/ in it after re-packing).
+# instead of a fresh temporary one; clear resnet.mlnet/, resnet.mlnet.scoring/ and resnet.trainer/ in it after re-packing).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -38,8 +38,9 @@ out="${RESNET_NOTEBOOK_OUT:-$(mktemp -d -t resnet-notebooks-XXXXXX)}"
 mkdir -p "$out"
 
 if [ "$pack" = 1 ]; then
-  echo "== packing ResNet.Trainer and ResNet.MLNet into $root/artifacts/packages"
+  echo "== packing ResNet.MLNet.Scoring, ResNet.Trainer and ResNet.MLNet into $root/artifacts/packages"
   start=$SECONDS
+  dotnet pack "$root/src/ResNet.MLNet.Scoring/ResNet.MLNet.Scoring.csproj" -c Release -nologo -v q
   dotnet pack "$root/src/ResNet.Trainer/ResNet.Trainer.csproj" -c Release -nologo -v q
   dotnet pack "$root/src/ResNet.MLNet/ResNet.MLNet.csproj" -c Release -nologo -v q
   echo "   packed in $((SECONDS - start)) s"

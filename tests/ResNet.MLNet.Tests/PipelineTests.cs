@@ -1,4 +1,5 @@
 using Microsoft.ML;
+using ResNet.MLNet.Transforms;
 using Microsoft.ML.Data;
 using Xunit.Abstractions;
 
@@ -97,6 +98,43 @@ public sealed class PipelineTests(TrainedPipelineFixture f, ITestOutputHelper lo
         Assert.Equal(reloaded.GetColumn<string>("PredictedClass").First(), p1.PredictedClass);
         Assert.Equal(p1.PredictedClass, p2.PredictedClass);
         Assert.True(b[0].Zip(p1.Score).All(q => Math.Abs(q.First - q.Second) <= 1e-6));
+    }
+
+    [Fact]
+    public void LoadWithResNetScoring_GivesTheBatchedScorerBack_WithTheSameScores()
+    {
+        var scored = f.Model.Transform(f.Test);
+        string path = Path.Combine(f.Folder, "model-batched.zip");
+        f.ML.Model.Save(f.Model, f.Train.Schema, path);
+        var fresh = new MLContext(seed: 3);
+        var loaded = fresh.Model.LoadWithResNetScoring(path, out var schema, threads: 1, batchSize: 16);
+
+        // The chain keeps the user's transformers around the scorer; the scorer is the batched one, with the saved columns.
+        var parts = ((IEnumerable<ITransformer>)loaded).ToList();
+        var scorer = Assert.Single(parts.OfType<ResNetScoringTransformer>());
+        Assert.Equal(4, parts.Count);
+        Assert.Equal(16, scorer.BatchSize);
+        Assert.Equal("Image", scorer.ImageColumnName);
+        Assert.Equal(10, scorer.ModelInfo.ClassCount);
+        Assert.Equal(f.Scorer.ModelInfo.ClassNames, scorer.ModelInfo.ClassNames);
+        Assert.Equal(f.Train.Schema.Select(c => c.Name), schema.Select(c => c.Name));
+
+        var reloaded = loaded.Transform(f.Test);
+        var a = scored.GetColumn<float[]>("Score").ToList();
+        var b = reloaded.GetColumn<float[]>("Score").ToList();
+        Assert.Equal(300, b.Count);
+        double maxDiff = a.Zip(b).Max(p => p.First.Zip(p.Second).Max(q => Math.Abs(q.First - q.Second)));
+        Assert.True(maxDiff <= 1e-6, $"max diff {maxDiff}");
+        Assert.Equal(scored.GetColumn<string>("PredictedClass"), reloaded.GetColumn<string>("PredictedClass"));
+        Assert.Equal(f.ML.MulticlassClassification.Evaluate(scored).MicroAccuracy, fresh.MulticlassClassification.Evaluate(reloaded).MicroAccuracy, 9);
+
+        // A zip without a ResNet classifier is refused with the way out.
+        string plain = Path.Combine(f.Folder, "plain.zip");
+        var keysOnly = f.ML.Transforms.Conversion.MapValueToKey("Label", keyData: f.Keys).Fit(f.Train);
+        f.ML.Model.Save(keysOnly, f.Train.Schema, plain);
+        var ex = Assert.Throws<InvalidDataException>(() => fresh.Model.LoadWithResNetScoring(plain, out _));
+        Assert.Contains("Model.Load", ex.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => fresh.Model.LoadWithResNetScoring(path, out _, threads: -1));
     }
 
     [Fact]

@@ -102,7 +102,7 @@ internal static class TrainCommand
                     ClassNames = result.Card.ClassNames,
                     ImageHeight = result.Card.ImageHeight,
                     ImageWidth = result.Card.ImageWidth,
-                    Normalization = ResNet.Trainer.Onnx.OnnxNormalization.FromTraining(result.Card.Normalization),
+                    Normalization = result.Card.Normalization.ToInputNormalization(),
                 });
                 Reports.WriteHistoryCsv(Path.Combine(outDir, "metrics.csv"), result.History);
                 EvaluationReport? report = null;

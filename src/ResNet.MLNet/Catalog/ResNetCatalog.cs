@@ -6,7 +6,8 @@ namespace ResNet.MLNet;
 
 /// <summary>
 /// ResNet estimators on ML.NET's catalogs: <c>mlContext.Transforms.ResNetClassifier(...)</c>,
-/// <c>mlContext.MulticlassClassification.Trainers.ResNet(...)</c>, <c>mlContext.Transforms.ApplyResNet(...)</c>.
+/// <c>mlContext.MulticlassClassification.Trainers.ResNet(...)</c>, <c>mlContext.Transforms.ResNetFeaturizer(...)</c>.
+/// Scoring a saved or exported model (<c>ApplyResNet</c>) is in <see cref="ResNetScoringCatalog"/>, which needs no TorchSharp.
 /// </summary>
 public static class ResNetCatalog
 {
@@ -30,7 +31,7 @@ public static class ResNetCatalog
     public static ResNetClassifierEstimator ResNetClassifier(this TransformsCatalog catalog, ResNetClassifierEstimator.Options options)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return new ResNetClassifierEstimator(EnvironmentOf(catalog), options);
+        return new ResNetClassifierEstimator(ResNetScoringCatalog.EnvironmentOf(catalog), options);
     }
 
     /// <summary>The ResNet classifier under ML.NET's usual place for multiclass trainers; same as <c>Transforms.ResNetClassifier</c>.</summary>
@@ -45,24 +46,7 @@ public static class ResNetCatalog
     public static ResNetClassifierEstimator ResNet(this MulticlassClassificationCatalog.MulticlassClassificationTrainers catalog, ResNetClassifierEstimator.Options options)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return new ResNetClassifierEstimator(EnvironmentOf(catalog), options);
-    }
-
-    /// <summary>
-    /// Scores an image column with a ResNet ONNX model exported by the CLI, a ResNet estimator or another app
-    /// (an image classifier with input [N, C, H, W]). Outputs <c>Score</c> and <c>PredictedLabel</c>.
-    /// </summary>
-    /// <param name="catalog">The transforms catalog.</param>
-    /// <param name="modelPath">The ONNX file.</param>
-    /// <param name="imageColumnName">Image column: an image, encoded bytes or a path.</param>
-    /// <param name="imageFolder">Folder that relative paths are resolved against, for a path column.</param>
-    /// <param name="batchSize">Images per ONNX Runtime call.</param>
-    /// <param name="threads">ONNX Runtime intra-op threads; 0 leaves ONNX Runtime's default.</param>
-    public static ApplyResNetEstimator ApplyResNet(this TransformsCatalog catalog, string modelPath, string imageColumnName = "Image",
-        string? imageFolder = null, int batchSize = 32, int threads = 0)
-    {
-        ArgumentNullException.ThrowIfNull(catalog);
-        return new ApplyResNetEstimator(EnvironmentOf(catalog), modelPath, imageColumnName, imageFolder, "Score", "PredictedLabel", batchSize, threads);
+        return new ResNetClassifierEstimator(ResNetScoringCatalog.EnvironmentOf(catalog), options);
     }
 
     /// <summary>
@@ -94,7 +78,7 @@ public static class ResNetCatalog
             onnx = File.ReadAllBytes(modelPath);
             source = $"ONNX model '{modelPath}'";
         }
-        return new ResNetFeaturizerEstimator(EnvironmentOf(catalog), onnx, source, outputColumnName, imageColumnName, imageFolder, batchSize);
+        return new ResNetFeaturizerEstimator(ResNetScoringCatalog.EnvironmentOf(catalog), onnx, source, outputColumnName, imageColumnName, imageFolder, batchSize);
     }
 
     private static ResNetClassifierEstimator.Options ShortOptions(string labelColumnName, string imageColumnName, string architecture, int? epochs) => new()
@@ -104,15 +88,4 @@ public static class ResNetCatalog
         Architecture = architecture,
         Epochs = epochs,
     };
-
-    // ML.NET's catalogs hold their environment behind an internal interface (IInternalCatalog.Environment);
-    // third-party catalog extensions have no public route to it, and the estimators need it to log to mlContext.Log.
-    private static IHostEnvironment EnvironmentOf(object catalog)
-    {
-        const System.Reflection.BindingFlags flags = System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Public;
-        var prop = catalog.GetType().GetProperties(flags).FirstOrDefault(p => p.Name.EndsWith("Environment", StringComparison.Ordinal));
-        return prop?.GetValue(catalog) as IHostEnvironment
-            ?? throw new InvalidOperationException(
-                "Could not find the ML.NET environment behind this catalog (a different ML.NET version?); create the estimator directly: new ResNetClassifierEstimator(mlContext, options).");
-    }
 }

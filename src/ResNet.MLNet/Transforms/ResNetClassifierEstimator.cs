@@ -245,7 +245,7 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
             ClassNames = classes,
             ImageHeight = size,
             ImageWidth = size,
-            Normalization = OnnxNormalization.FromTraining(normalization),
+            Normalization = normalization.ToInputNormalization(),
         });
         return ApplyResNetEstimator.CreateTransformer(_ml, onnx, "trained model", input, o.ImageColumnName, o.ImageFolder,
             o.ScoreColumnName, o.PredictedLabelColumnName, o.ScoringBatchSize, classes, o.ScoringThreads);

@@ -1,12 +1,5 @@
 namespace ResNet.Trainer.Data;
 
-/// <summary>A decoded image: bytes 0..255 in height-width-channel order.</summary>
-/// <param name="Pixels">Height * Width * Channels bytes, row-major, channels interleaved.</param>
-/// <param name="Width">Width in pixels.</param>
-/// <param name="Height">Height in pixels.</param>
-/// <param name="Channels">1 (gray) or 3 (RGB).</param>
-public readonly record struct RawImage(byte[] Pixels, int Width, int Height, int Channels);
-
 /// <summary>
 /// A labelled collection of images that can be read by index from any thread. Implemented in memory
 /// (<see cref="InMemoryImages"/>) and lazily from files (<see cref="ImageFolderSource"/>), so folders larger

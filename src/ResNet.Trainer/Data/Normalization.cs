@@ -105,6 +105,17 @@ public sealed record Normalization(NormalizationKind Kind, int Channels, int Hei
             : new Normalization(kind, c, pipeline.Height, pipeline.Width, sum.Select(s => (float)(s / n)).ToArray(), std);
     }
 
+    /// <summary>
+    /// The same statistics in the form the ONNX exporter folds into the graph: pixels in 0..1, RGB, minus the
+    /// per-channel mean or the mean image, divided by the per-channel std.
+    /// </summary>
+    public InputNormalization ToInputNormalization() => Kind switch
+    {
+        NormalizationKind.None => InputNormalization.Identity(Channels),
+        NormalizationKind.PerChannel => new InputNormalization(PixelRange.ZeroToOne, Mean, Std),
+        _ => new InputNormalization(PixelRange.ZeroToOne, new float[Channels], Std, ChannelOrder.Rgb, Mean),
+    };
+
     /// <summary>Serialises to JSON.</summary>
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 

@@ -67,6 +67,7 @@ public enum PaddingStyle
 /// <param name="ZeroInitResidual">Initialise the last BN of each block with zero weight, so each block starts as the identity.</param>
 /// <param name="StridePlacement">Bottleneck stride placement (ignored by basic blocks).</param>
 /// <param name="Padding">Padding of strided convolutions.</param>
+[System.Text.Json.Serialization.JsonConverter(typeof(ResNetSpecJson.Converter))]
 public sealed record ResNetSpec(
     string Name,
     BlockKind Block,

@@ -132,11 +132,8 @@ public static class ResNetWeights
     {
         ArgumentNullException.ThrowIfNull(model);
         string ext = Path.GetExtension(path).ToLowerInvariant();
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string temp = full + ".tmp-" + Environment.ProcessId;
         using var scope = NewDisposeScope(); // whatever the writers make on the way
-        try
+        AtomicFile.Write(path, temp =>
         {
             switch (ext)
             {
@@ -144,12 +141,7 @@ public static class ResNetWeights
                 case ".safetensors": model.save_safetensors(temp); break;
                 default: model.save(temp); break;
             }
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
+        });
     }
 
     // TorchSharp's .dat: a count, then (name, tensor) pairs, as written by Module.save.

@@ -8,7 +8,7 @@ namespace ResNet.Trainer.Native;
 /// shared library. Used to mark one <c>GLIBCXX</c> requirement weak so the dynamic loader accepts an older
 /// libstdc++ when no relocation binds to a symbol of that version.
 /// </summary>
-public static class ElfVersionPatcher
+internal static class ElfVersionPatcher
 {
     private const uint ShtGnuVerneed = 0x6ffffffe;
     private const ushort VerFlagWeak = 0x2;

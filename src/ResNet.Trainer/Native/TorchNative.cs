@@ -24,6 +24,12 @@ public static class TorchNative
     });
 
     /// <summary>
+    /// What the native setup did in this process (which library was patched, where it was loaded from, allocator
+    /// settings): the one diagnostic to look at when TorchSharp does not load.
+    /// </summary>
+    public static IReadOnlyList<string> SetupLog => Native.TorchNativeSetup.Log;
+
+    /// <summary>
     /// Loads TorchSharp's native backend once (patching it first where the system libstdc++ needs it).
     /// </summary>
     /// <exception cref="InvalidOperationException">The backend could not be loaded; the message says what was tried.</exception>
@@ -40,7 +46,7 @@ public static class TorchNative
 /// libtorch 2.10 tries NNPACK on every CPU convolution and, on CPUs NNPACK does not support, prints
 /// "Could not initialize NNPACK" each time; TorchSharp has no switch, so it is turned off in libtorch itself.
 /// </summary>
-public static class NnpackSwitch
+internal static class NnpackSwitch
 {
     [DllImport("libtorch_cpu", EntryPoint = "_ZN2at13globalContextEv")]
     private static extern IntPtr GlobalContext();

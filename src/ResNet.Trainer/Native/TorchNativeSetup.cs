@@ -10,7 +10,7 @@ namespace ResNet.Trainer.Native;
 /// <c>std::ios_base_library_init()</c>, which no relocation uses, so that single requirement is marked weak.
 /// Runs automatically when this assembly loads; nothing is changed where libstdc++ already has the version.
 /// </summary>
-public static class TorchNativeSetup
+internal static class TorchNativeSetup
 {
     /// <summary>The libstdc++ symbol version that TorchSharp 0.107 requires but does not use.</summary>
     public const string UnusedVersion = "GLIBCXX_3.4.32";
@@ -105,12 +105,13 @@ public static class TorchNativeSetup
         {
             byte[] bytes = File.ReadAllBytes(path);
             if (ElfVersionPatcher.MarkWeak(bytes, UnusedVersion) == 0) return;
-            // Write beside the original, then rename over it: a reader never sees a half-written library.
-            string temp = path + ".resnet-" + Environment.ProcessId + ".tmp";
-            File.WriteAllBytes(temp, bytes);
-            if (!OperatingSystem.IsWindows())
-                File.SetUnixFileMode(temp, File.GetUnixFileMode(path));
-            File.Move(temp, path, overwrite: true);
+            // A reader (another process loading the library) never sees a half-written file.
+            AtomicFile.Write(path, temp =>
+            {
+                File.WriteAllBytes(temp, bytes);
+                if (!OperatingSystem.IsWindows())
+                    File.SetUnixFileMode(temp, File.GetUnixFileMode(path));
+            });
             _log.Add($"marked {UnusedVersion} weak in {path}");
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)

@@ -42,18 +42,18 @@ public sealed class OnnxExportOptions
 /// </summary>
 public static class OnnxExporter
 {
-    /// <summary>Name of the graph input: float [N, C, H, W], RGB pixels in the range stated in metadata.</summary>
-    public const string Input = "input";
-    /// <summary>Name of the logits output: float [N, classes].</summary>
-    public const string LogitsOutput = "logits";
-    /// <summary>Name of the softmax output: float [N, classes].</summary>
-    public const string ProbabilitiesOutput = "probabilities";
-    /// <summary>Name of the pooled-features output: float [N, FeatureCount].</summary>
-    public const string FeaturesOutput = "features";
-    /// <summary>Name of the optional predicted-class output: uint32 [N], the argmax of the probabilities.</summary>
-    public const string PredictedIndexOutput = "predicted_index";
-    /// <summary>Initializer holding the mean image, when the normalization has one.</summary>
-    public const string MeanImageInitializer = "input.mean_image";
+    /// <summary>Name of the graph input (<see cref="OnnxNames.Input"/>).</summary>
+    public const string Input = OnnxNames.Input;
+    /// <summary>Name of the logits output (<see cref="OnnxNames.LogitsOutput"/>).</summary>
+    public const string LogitsOutput = OnnxNames.LogitsOutput;
+    /// <summary>Name of the softmax output (<see cref="OnnxNames.ProbabilitiesOutput"/>).</summary>
+    public const string ProbabilitiesOutput = OnnxNames.ProbabilitiesOutput;
+    /// <summary>Name of the pooled-features output (<see cref="OnnxNames.FeaturesOutput"/>).</summary>
+    public const string FeaturesOutput = OnnxNames.FeaturesOutput;
+    /// <summary>Name of the optional predicted-class output (<see cref="OnnxNames.PredictedIndexOutput"/>).</summary>
+    public const string PredictedIndexOutput = OnnxNames.PredictedIndexOutput;
+    /// <summary>Initializer holding the mean image (<see cref="OnnxNames.MeanImageInitializer"/>).</summary>
+    public const string MeanImageInitializer = OnnxNames.MeanImageInitializer;
     /// <summary>The ONNX operator set written (Debian's python3-onnx 1.12 checks up to 17).</summary>
     public const int Opset = 17;
     /// <summary>The ONNX IR version written (the one that goes with opset 17).</summary>
@@ -71,19 +71,7 @@ public static class OnnxExporter
     /// <summary>Writes the model to an ONNX file (atomically: a partial file is never left behind).</summary>
     public static void Export(Models.ResNetModel model, string path, OnnxExportOptions? options = null)
     {
-        byte[] bytes = Export(model, options);
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string temp = full + ".tmp-" + Environment.ProcessId;
-        try
-        {
-            File.WriteAllBytes(temp, bytes);
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
+        AtomicFile.WriteAllBytes(path, Export(model, options));
     }
 
     /// <summary>Builds the ONNX model in memory.</summary>
@@ -165,8 +153,8 @@ public static class OnnxExporter
         foreach (var (key, value) in new[]
         {
             (OnnxMetadataKeys.Architecture, spec.Name),
-            (OnnxMetadataKeys.Spec, OnnxMetadataKeys.SpecJson(spec)),
-            (OnnxMetadataKeys.ClassNames, System.Text.Json.JsonSerializer.Serialize(classNames, OnnxMetadataKeys.Json)),
+            (OnnxMetadataKeys.Spec, ResNetSpecJson.ToJson(spec)),
+            (OnnxMetadataKeys.ClassNames, OnnxMetadataKeys.ClassNamesJson(classNames)),
             (OnnxMetadataKeys.InputChannels, OnnxMetadataKeys.Int(spec.InputChannels)),
             (OnnxMetadataKeys.InputHeight, OnnxMetadataKeys.Int(height)),
             (OnnxMetadataKeys.InputWidth, OnnxMetadataKeys.Int(width)),

@@ -69,14 +69,14 @@ public static class OnnxImporter
     /// preprocessing (<c>ResNetPreprocess.onnx</c>: RGB to BGR, mean image subtraction, input 0..255).
     /// The classifier is new (<paramref name="numClasses"/> outputs) for fine-tuning.
     /// </summary>
-    public static ImportedModel ImportDnnImageFeaturizer(string resnetPath, string preprocessPath, int numClasses = 1000)
+    public static ImportedModel ImportDnnImageFeaturizer(string resnetPath, string preprocessPath, int numClasses = 1000, long? seed = null)
     {
         if (!File.Exists(resnetPath))
             throw new FileNotFoundException($"ResNet18 ONNX file '{resnetPath}' does not exist. Reference NuGet Microsoft.ML.DnnImageFeaturizer.ResNet18; it copies DnnImageModels/ResNet18Onnx/ResNet18.onnx to the output.", resnetPath);
         if (!File.Exists(preprocessPath))
             throw new FileNotFoundException($"Preprocessing file '{preprocessPath}' does not exist; it ships beside ResNet18.onnx as DnnImageModels/ResNetPrepOnnx/ResNetPreprocess.onnx.", preprocessPath);
         string source = $"ONNX model '{resnetPath}'";
-        var imported = Import(Parse(File.ReadAllBytes(resnetPath), source), numClasses, source, nameOverride: "resnet18-cntk");
+        var imported = Import(Parse(File.ReadAllBytes(resnetPath), source), numClasses, source, nameOverride: "resnet18-cntk", seed);
         var norm = ReadPreprocessing(preprocessPath);
         norm.Validate(imported.Model.Spec.InputChannels, imported.ImageHeight, imported.ImageWidth);
         return imported with { Normalization = norm };
@@ -128,21 +128,19 @@ public static class OnnxImporter
         return model;
     }
 
-    private static ImportedModel Import(ModelProto proto, int? numClasses, string source, string? nameOverride)
+    private static ImportedModel Import(ModelProto proto, int? numClasses, string source, string? nameOverride, long? seed = null)
     {
         TorchNative.EnsureReady();
         var meta = proto.MetadataProps.ToDictionary(p => p.Key, p => p.Value);
-        ResNetSpec? declared = null;
-        if (meta.TryGetValue(OnnxMetadataKeys.Spec, out var specJson))
-            declared = OnnxMetadataKeys.ParseSpec(specJson, source);
-        else if (meta.TryGetValue(OnnxMetadataKeys.Architecture, out var arch))
-            declared = ResNetNames.Parse(arch);
-
         var trace = new GraphTrace(proto.Graph, source);
         var (spec, state, hasClassifier) = trace.Read();
         if (hasClassifier && numClasses is { } k && k != spec.NumClasses)
             throw new ClassCountMismatchException($"{source} has a classifier with {spec.NumClasses} classes, but {k} were asked for. Leave the class count unset, or import the trunk only.");
         if (!hasClassifier) spec = spec with { NumClasses = numClasses ?? 1000 };
+        var (height, width) = trace.InputSize();
+        var info = OnnxModelInfo.FromMetadata(meta, spec.InputChannels, height, width, spec.NumClasses, source, () => MeanImage(proto.Graph, source));
+        ResNetSpec? declared = info.SpecJson is { } specJson ? ResNetSpecJson.Parse(specJson, source)
+            : info.Architecture.Length > 0 ? ResNetNames.Parse(info.Architecture) : null;
 
         if (declared is not null)
         {
@@ -153,7 +151,7 @@ public static class OnnxImporter
         }
         if (nameOverride is not null) spec = spec with { Name = nameOverride };
 
-        var model = new Models.ResNetModel(spec);
+        var model = new Models.ResNetModel(spec, seed); // the seed draws the new classifier of a trunk; the rest is copied
         using (no_grad())
         {
             foreach (var (key, target) in model.state_dict())
@@ -172,16 +170,9 @@ public static class OnnxImporter
         }
         model.eval();
 
-        var (height, width) = trace.InputSize();
-        var classNames = meta.TryGetValue(OnnxMetadataKeys.ClassNames, out var namesJson)
-            ? JsonSerializer.Deserialize<string[]>(namesJson, OnnxMetadataKeys.Json) ?? []
-            : Enumerable.Range(0, spec.NumClasses).Select(OnnxMetadataKeys.Int).ToArray();
-        if (classNames.Length != spec.NumClasses)
-            throw new ClassCountMismatchException($"{source} lists {classNames.Length} class names in its metadata but its classifier has {spec.NumClasses} outputs. Export it again with one name per class.");
-        var norm = ReadNormalization(meta, proto.Graph, spec.InputChannels, source);
         bool features = proto.Graph.Output.Any(o => o.Name == OnnxExporter.FeaturesOutput);
         bool predicted = proto.Graph.Output.Any(o => o.Name == OnnxExporter.PredictedIndexOutput);
-        return new ImportedModel(model, norm, classNames, height, width, hasClassifier, features, predicted);
+        return new ImportedModel(model, info.Normalization, info.ClassNames, height, width, hasClassifier, features, predicted);
     }
 
     private static bool SameArchitecture(ResNetSpec a, ResNetSpec b) =>
@@ -193,25 +184,11 @@ public static class OnnxImporter
     private static string Describe(ResNetSpec s) =>
         $"{(s.Residual ? "a residual" : "a plain")} {s.Block.ToString().ToLowerInvariant()} net with stages [{string.Join(", ", s.StageDepths)}] of widths [{string.Join(", ", s.StageWidths)}], {s.Stem} stem, shortcut {s.Shortcut}, {s.InputChannels} input channel(s)";
 
-    private static InputNormalization ReadNormalization(Dictionary<string, string> meta, GraphProto graph, int channels, string source)
+    private static float[] MeanImage(GraphProto graph, string source)
     {
-        if (!meta.TryGetValue(OnnxMetadataKeys.Normalization, out var json))
-            return InputNormalization.Identity(channels);
-        var range = meta.TryGetValue(OnnxMetadataKeys.InputRange, out var r) ? OnnxMetadataKeys.ParseRange(r, source) : PixelRange.ZeroToOne;
-        OnnxMetadataKeys.NormalizationDto? dto;
-        try { dto = JsonSerializer.Deserialize<OnnxMetadataKeys.NormalizationDto>(json, OnnxMetadataKeys.Json); }
-        catch (JsonException ex) { throw new OnnxModelFormatException($"{source}: metadata '{OnnxMetadataKeys.Normalization}' is not valid ({ex.Message}).", ex); }
-        if (dto?.Mean is null || dto.Std is null)
-            throw new OnnxModelFormatException($"{source}: metadata '{OnnxMetadataKeys.Normalization}' has no mean or std.");
-        float[]? meanImage = null;
-        if (dto.MeanImage)
-        {
-            var init = graph.Initializer.FirstOrDefault(t => t.Name == OnnxExporter.MeanImageInitializer)
-                ?? throw new OnnxModelFormatException($"{source}: metadata says a mean image is used, but there is no '{OnnxExporter.MeanImageInitializer}' initializer.");
-            meanImage = Floats(init, source);
-        }
-        var order = dto.NetworkOrder == nameof(ChannelOrder.Bgr) ? ChannelOrder.Bgr : ChannelOrder.Rgb;
-        return new InputNormalization(range, dto.Mean, dto.Std, order, meanImage);
+        var init = graph.Initializer.FirstOrDefault(t => t.Name == OnnxNames.MeanImageInitializer)
+            ?? throw new OnnxModelFormatException($"{source}: metadata says a mean image is used, but there is no '{OnnxNames.MeanImageInitializer}' initializer. Export the model again.");
+        return Floats(init, source);
     }
 
     internal static float[] Floats(TensorProto t, string source)

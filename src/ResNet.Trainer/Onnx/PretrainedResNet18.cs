@@ -6,7 +6,12 @@ namespace ResNet.Trainer.Onnx;
 /// <summary>A pretrained network ready for transfer learning: RGB input on the trainer's 0..1 scale.</summary>
 /// <param name="Model">The network, with a freshly initialised classifier for the requested classes.</param>
 /// <param name="Normalization">The fixed preprocessing its weights expect, in the trainer's terms (0..1 pixels).</param>
-public sealed record PretrainedNetwork(Models.ResNetModel Model, Normalization Normalization);
+/// <param name="Weights">The catalog entry it came from (its resize and crop are <see cref="Pretrained.PretrainedWeights.Transform"/>), when it came from one.</param>
+public sealed record PretrainedNetwork(Models.ResNetModel Model, Normalization Normalization, Pretrained.PretrainedWeights? Weights = null)
+{
+    /// <summary>The side of the square input its weights were evaluated at: the catalog's crop, else the size of its per-pixel mean image.</summary>
+    public int ImageSize => Weights?.Transform?.CropSize ?? Normalization.Height;
+}
 
 /// <summary>
 /// The ImageNet-trained ResNet18 trunk of NuGet <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c>, turned into a member
@@ -27,8 +32,7 @@ public static class PretrainedResNet18
                 throw new FileNotFoundException(
                     $"Pretrained ResNet18 file '{f}' was not found. Reference NuGet package Microsoft.ML.DnnImageFeaturizer.ResNet18 " +
                     "(it copies DnnImageModels/ into the build output), or pass the folder that holds ResNet18Onnx/ and ResNetPrepOnnx/.", f);
-        if (seed is long s) random.manual_seed(s);
-        var imported = OnnxImporter.ImportDnnImageFeaturizer(trunk, prep, numClasses);
+        var imported = OnnxImporter.ImportDnnImageFeaturizer(trunk, prep, numClasses, seed);
         var model = imported.Model;
         var n = imported.Normalization;
         int c = model.Spec.InputChannels, h = imported.ImageHeight, w = imported.ImageWidth;

@@ -48,14 +48,12 @@ internal static class Checkpoint
     public static void Save(string path, CheckpointState state, nn.Module model, IReadOnlyList<Tensor?> momentum)
     {
         string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string temp = full + ".partial";
         using var scope = NewDisposeScope(); // the cpu() views made while writing
         try
         {
-            using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-            using (var writer = new BinaryWriter(stream, Encoding.UTF8))
+            AtomicFile.WriteStream(full, stream =>
             {
+                using var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
                 writer.Write(Magic);
                 writer.Write(Version);
                 writer.Write(JsonSerializer.Serialize(state, Json));
@@ -73,17 +71,11 @@ internal static class Checkpoint
                     m?.cpu().Save(writer);
                 }
                 writer.Flush();
-                stream.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
+            });
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             throw new IOException($"Could not write checkpoint '{full}' ({ex.Message}). Free disk space or choose another --checkpoint-dir; the previous checkpoint there is unchanged.", ex);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
         }
     }
 
@@ -137,5 +129,5 @@ internal static class Checkpoint
         }
     }
 
-    public static string SpecJson(Models.ResNetSpec spec) => JsonSerializer.Serialize(spec, ModelCard.Json);
+    public static string SpecJson(Models.ResNetSpec spec) => Models.ResNetSpecJson.ToJson(spec);
 }

@@ -40,9 +40,7 @@ public sealed record ModelCard(ResNetSpec Spec, IReadOnlyList<string> ClassNames
     public void Save(Models.ResNetModel model, string weightsPath)
     {
         ResNetWeights.Save(model, weightsPath);
-        string card = PathFor(weightsPath);
-        File.WriteAllText(card + ".tmp", ToJson());
-        File.Move(card + ".tmp", card, overwrite: true);
+        AtomicFile.WriteAllText(PathFor(weightsPath), ToJson());
     }
 
     /// <summary>Loads a model saved with <see cref="Save"/>.</summary>

@@ -1,7 +1,5 @@
 using System.Formats.Tar;
 using System.IO.Compression;
-using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using ResNet.Trainer.Data;
 
@@ -24,35 +22,12 @@ public class CifarDownloadTests
         return ms.ToArray();
     }
 
-    private static (HttpListener Listener, Uri Url) Serve(byte[] body)
-    {
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        int port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        var listener = new HttpListener();
-        listener.Prefixes.Add($"http://127.0.0.1:{port}/");
-        listener.Start();
-        _ = Task.Run(async () =>
-        {
-            while (listener.IsListening)
-            {
-                HttpListenerContext ctx;
-                try { ctx = await listener.GetContextAsync(); } catch { return; }
-                ctx.Response.ContentLength64 = body.Length;
-                await ctx.Response.OutputStream.WriteAsync(body);
-                ctx.Response.Close();
-            }
-        });
-        return (listener, new Uri($"http://127.0.0.1:{port}/cifar-10-binary.tar.gz"));
-    }
-
     [Fact]
     public async Task Download_WithTheRightChecksum_UnpacksBatchesTheReaderReads()
     {
         byte[] archive = Archive();
-        var (listener, url) = Serve(archive);
-        using var _ = listener;
+        using var server = LoopbackServer.Serving(archive);
+        var url = new Uri(server.BaseUrl, "cifar-10-binary.tar.gz");
         string dest = TestData.TempDir();
         string folder = await CifarDownload.DownloadAsync(dest, url, Convert.ToHexStringLower(MD5.HashData(archive)));
         var images = Cifar.LoadSplit(folder, train: true);
@@ -63,8 +38,8 @@ public class CifarDownloadTests
     [Fact]
     public async Task Download_WithAWrongChecksum_FailsAndLeavesNothing()
     {
-        var (listener, url) = Serve(Archive());
-        using var _ = listener;
+        using var server = LoopbackServer.Serving(Archive());
+        var url = new Uri(server.BaseUrl, "cifar-10-binary.tar.gz");
         string dest = TestData.TempDir();
         var ex = await Assert.ThrowsAsync<CorruptDataException>(() => CifarDownload.DownloadAsync(dest, url, CifarDownload.Cifar10Md5));
         Assert.Contains(CifarDownload.Cifar10Md5, ex.Message);

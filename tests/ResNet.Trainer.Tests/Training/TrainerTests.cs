@@ -138,7 +138,7 @@ public class TrainerTests
         TrainLoop.Train(model, data, options: Quick with { Epochs = 1, CheckpointDirectory = dir });
         string path = Path.Combine(dir, TrainLoop.CheckpointFile);
         byte[] good = File.ReadAllBytes(path);
-        Directory.CreateDirectory(path + ".partial"); // the temporary file cannot be created: as when the disk is full
+        Directory.CreateDirectory(AtomicFile.TemporaryPath(path)); // the temporary file cannot be created: as when the disk is full
         var ex = Assert.Throws<IOException>(() => TrainLoop.Train(model, data, options: Quick with { Epochs = 2, CheckpointDirectory = dir, Resume = true }));
         Assert.Contains("previous checkpoint there is unchanged", ex.Message);
         Assert.Equal(good, File.ReadAllBytes(path));

@@ -1,11 +1,9 @@
 using System.Runtime.InteropServices;
-using System.Text.Json;
 using System.Threading.Channels;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
-using ResNet.Trainer.Models;
 
-namespace ResNet.Trainer.Onnx;
+namespace ResNet.Scoring;
 
 /// <summary>Which ONNX Runtime execution provider a scorer should use.</summary>
 public enum ExecutionProviderPreference
@@ -172,7 +170,7 @@ public sealed class OnnxScorer : IDisposable
         {
             throw new OnnxModelFormatException(
                 $"{source} could not be loaded by ONNX Runtime: it is not a valid ONNX file, or it is truncated ({ex.Message.Trim()}). " +
-                "Export it again with `resnet export` or OnnxExporter.Export.", ex);
+                "Export it again with `resnet export` or OnnxNames.Export.", ex);
         }
         finally
         {
@@ -182,9 +180,9 @@ public sealed class OnnxScorer : IDisposable
         try
         {
             (_inputName, var dims) = FindImageInput();
-            _probabilitiesName = FindOutput(OnnxExporter.ProbabilitiesOutput);
-            _logitsName = FindOutput(OnnxExporter.LogitsOutput);
-            _featuresName = FindOutput(OnnxExporter.FeaturesOutput);
+            _probabilitiesName = FindOutput(OnnxNames.ProbabilitiesOutput);
+            _logitsName = FindOutput(OnnxNames.LogitsOutput);
+            _featuresName = FindOutput(OnnxNames.FeaturesOutput);
             if (_probabilitiesName is null && _logitsName is null)
             {
                 // A foreign classifier: its one rank-2 output holds the scores.
@@ -273,54 +271,18 @@ public sealed class OnnxScorer : IDisposable
         static string Describe(IReadOnlyDictionary<string, NodeMetadata> values) => string.Join(", ",
             values.Select(v => $"'{v.Key}' {(v.Value.IsTensor ? v.Value.ElementDataType.ToString().ToLowerInvariant() : v.Value.OnnxValueType.ToString())} [{string.Join(", ", v.Value.Dimensions.Select(d => d < 0 ? "N" : d.ToString(System.Globalization.CultureInfo.InvariantCulture)))}]"));
         return new OnnxModelFormatException(
-            $"{_source} is not an image classifier: expected one float input of shape [N, C, H, W] ('{OnnxExporter.Input}') and a float output " +
-            $"'{OnnxExporter.ProbabilitiesOutput}' or '{OnnxExporter.LogitsOutput}' of shape [N, classes]; it has inputs {Describe(_session.InputMetadata)} " +
+            $"{_source} is not an image classifier: expected one float input of shape [N, C, H, W] ('{OnnxNames.Input}') and a float output " +
+            $"'{OnnxNames.ProbabilitiesOutput}' or '{OnnxNames.LogitsOutput}' of shape [N, classes]; it has inputs {Describe(_session.InputMetadata)} " +
             $"and outputs {Describe(_session.OutputMetadata)}. Use a model exported with `resnet export`.");
     }
 
     private OnnxModelInfo ReadInfo(int[] dims, int classes, IReadOnlyList<string>? classNames)
     {
-        var meta = _session.ModelMetadata.CustomMetadataMap;
-        string Get(string key) => meta.TryGetValue(key, out var v) ? v : "";
-        int channels = dims[1], height = dims[2], width = dims[3];
-        ResNetSpec? spec = null;
-        string arch = Get(OnnxMetadataKeys.Architecture);
-        if (meta.TryGetValue(OnnxMetadataKeys.Spec, out var specJson))
-            spec = OnnxMetadataKeys.ParseSpec(specJson, _source);
-        else if (arch.Length > 0)
-            spec = ResNetNames.Parse(arch) with { InputChannels = channels, NumClasses = classes };
-
-        IReadOnlyList<string> names;
-        if (meta.TryGetValue(OnnxMetadataKeys.ClassNames, out var namesJson))
-        {
-            try { names = JsonSerializer.Deserialize<string[]>(namesJson, OnnxMetadataKeys.Json) ?? []; }
-            catch (JsonException ex) { throw new OnnxModelFormatException($"{_source}: metadata '{OnnxMetadataKeys.ClassNames}' is not a JSON array of strings ({ex.Message}).", ex); }
-            if (names.Count != classes)
-                throw new ClassCountMismatchException($"{_source} lists {names.Count} class names in its metadata but outputs {classes} classes. Re-export the model with one name per class.");
-        }
-        else
-        {
-            names = Enumerable.Range(0, classes).Select(OnnxMetadataKeys.Int).ToArray();
-        }
-        if (classNames is not null)
-        {
-            if (classNames.Count != classes)
-                throw new ClassCountMismatchException($"{classNames.Count} class names were given, but {_source} outputs {classes} classes. Give one name per class, in output order.");
-            names = classNames.ToArray();
-        }
-        if (spec is not null && spec.NumClasses != classes)
-            throw new ClassCountMismatchException($"{_source}: metadata architecture has {spec.NumClasses} classes but the graph outputs {classes}. The file was edited or mis-exported; export it again.");
-
-        var range = meta.TryGetValue(OnnxMetadataKeys.InputRange, out var r) ? OnnxMetadataKeys.ParseRange(r, _source) : PixelRange.ZeroToOne;
-        InputNormalization norm = InputNormalization.Identity(channels) with { Range = range };
-        if (meta.TryGetValue(OnnxMetadataKeys.Normalization, out var normJson))
-        {
-            var dto = JsonSerializer.Deserialize<OnnxMetadataKeys.NormalizationDto>(normJson, OnnxMetadataKeys.Json);
-            if (dto?.Mean is { } mean && dto.Std is { } std)
-                norm = new InputNormalization(range, mean, std, dto.NetworkOrder == nameof(ChannelOrder.Bgr) ? ChannelOrder.Bgr : ChannelOrder.Rgb);
-        }
-        return new OnnxModelInfo(arch, spec, names, channels, height, width, norm,
-            Get(OnnxMetadataKeys.BatchNormFolded) == "true", Get(OnnxMetadataKeys.ProducerVersion));
+        var info = OnnxModelInfo.FromMetadata(_session.ModelMetadata.CustomMetadataMap, dims[1], dims[2], dims[3], classes, _source);
+        if (classNames is null) return info;
+        if (classNames.Count != classes)
+            throw new ClassCountMismatchException($"{classNames.Count} class names were given, but {_source} outputs {classes} classes. Give one name per class, in output order.");
+        return info with { ClassNames = classNames.ToArray() };
     }
 
     /// <summary>
@@ -352,7 +314,7 @@ public sealed class OnnxScorer : IDisposable
                 $"{_source} takes images of {Info.Channels}x{Info.Height}x{Info.Width} ({per} floats each, NCHW); got {images.Length} floats for {count} image(s). " +
                 "Resize the images and convert them to the model's channel count first (ImageTensors.Load does both).");
         if (features && _featuresName is null)
-            throw new InvalidOperationException($"{_source} has no '{OnnxExporter.FeaturesOutput}' output; export it with IncludeFeatures = true.");
+            throw new InvalidOperationException($"{_source} has no '{OnnxNames.FeaturesOutput}' output; export it with IncludeFeatures = true.");
     }
 
     /// <summary>

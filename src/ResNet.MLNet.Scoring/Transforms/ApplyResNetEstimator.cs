@@ -1,11 +1,10 @@
 using Microsoft.ML;
 using Microsoft.ML.Runtime;
-using ResNet.Trainer.Onnx;
 
 namespace ResNet.MLNet.Transforms;
 
 /// <summary>
-/// Scores images with an existing ResNet ONNX model (from <c>resnet export</c>, <see cref="ResNetClassifierEstimator"/> or
+/// Scores images with an existing ResNet ONNX model (from <c>resnet export</c>, the <c>ResNetClassifier</c> estimator or
 /// another app). Fitting reads nothing from the data: it checks the schema and loads the model.
 /// </summary>
 public sealed class ApplyResNetEstimator : IEstimator<ResNetScoringTransformer>

@@ -1,6 +1,6 @@
 using SkiaSharp;
 
-namespace ResNet.Trainer.Data;
+namespace ResNet.Scoring;
 
 /// <summary>Decodes image files with SkiaSharp into <see cref="RawImage"/>s of a chosen channel count and size.</summary>
 public static class ImageDecoder

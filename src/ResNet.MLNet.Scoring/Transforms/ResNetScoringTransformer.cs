@@ -33,7 +33,8 @@ public sealed class ResNetScoringTransformer : OnnxImageTransformer
     private protected override IEstimator<ITransformer> SavedTail()
     {
         var classNames = ModelInfo.ClassNames.Select((name, i) => new KeyValuePair<uint, string>((uint)i, name)).ToList();
-        return ApplyAdapted(OnnxGraphAdapter.Adapt(OnnxModel.ToArray(), ModelInfo), [OnnxGraphAdapter.ProbabilitiesColumn, OnnxGraphAdapter.IndexColumn])
+        return ApplyAdapted(OnnxGraphAdapter.Adapt(OnnxModel.ToArray(), ModelInfo, new SavedScoring(ModelInfo.InputName, ModelInfo.ProbabilitiesName,
+            ModelInfo.ProbabilitiesAreLogits, ModelInfo.ClassCount, ImageColumnName, ImageFolder, ScoreColumnName, PredictedLabelColumnName, BatchSize)), [OnnxGraphAdapter.ProbabilitiesColumn, OnnxGraphAdapter.IndexColumn])
             .Append(ML.Transforms.CustomMapping(new IndexToScalar().GetMapping(), IndexToScalar.ContractName))
             .Append(ML.Transforms.Conversion.MapValue(PredictedLabelColumnName, classNames, IndexToScalar.OutputColumn, treatValuesAsKeyType: true))
             .Append(ML.Transforms.CopyColumns(ScoreColumnName, OnnxGraphAdapter.ProbabilitiesColumn))

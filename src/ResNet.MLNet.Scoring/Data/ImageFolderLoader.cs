@@ -19,7 +19,7 @@ public sealed class ImageFolderException(string message) : IOException(message);
 public static class ImageFolderLoader
 {
     /// <summary>The file extensions treated as images (case-insensitive).</summary>
-    public static IReadOnlySet<string> ImageExtensions => Trainer.Data.ImageDecoder.Extensions;
+    public static IReadOnlySet<string> ImageExtensions => ImageDecoder.Extensions;
 
     /// <summary>
     /// Lists <paramref name="folder"/>. With <paramref name="useFolderNameAsLabel"/>, each immediate subfolder is a

@@ -1,4 +1,4 @@
-namespace ResNet.Trainer.Onnx;
+namespace ResNet.Scoring;
 
 /// <summary>
 /// The file is not a usable ONNX model for this purpose: truncated, not ONNX at all, or an ONNX model of the

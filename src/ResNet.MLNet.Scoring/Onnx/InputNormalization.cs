@@ -1,6 +1,4 @@
-using static TorchSharp.torch;
-
-namespace ResNet.Trainer.Onnx;
+namespace ResNet.Scoring;
 
 /// <summary>The range of the pixel values a model's input expects.</summary>
 public enum PixelRange
@@ -23,10 +21,10 @@ public enum ChannelOrder
 /// <summary>
 /// What happens to an image between its pixels and the network's first convolution. The exporter folds this
 /// into the ONNX graph, so a scorer feeds plain RGB pixels in <see cref="Range"/>; TorchSharp training applies
-/// it with <see cref="Apply"/>. The network sees <c>(reorder(x) - mean) / std</c>, where <c>reorder</c> turns
+/// it with the trainer's <c>InputNormalizationTensors.Apply</c>. The network sees <c>(reorder(x) - mean) / std</c>, where <c>reorder</c> turns
 /// RGB into <see cref="NetworkOrder"/> and mean/std are in the units of <see cref="Range"/>, in network order.
 /// </summary>
-/// <param name="Range">Range of the pixel values fed to the model (and to <see cref="Apply"/>).</param>
+/// <param name="Range">Range of the pixel values fed to the model .</param>
 /// <param name="Mean">Per-channel mean, one value per input channel (network channel order).</param>
 /// <param name="Std">Per-channel standard deviation, one value per input channel (network channel order).</param>
 /// <param name="NetworkOrder">The channel order the network was trained on; inputs are always RGB.</param>
@@ -67,21 +65,5 @@ public sealed record InputNormalization(
             throw new ArgumentException($"BGR channel order needs 3 input channels, the model has {channels}.");
         if (MeanImage is not null && MeanImage.Count != channels * height * width)
             throw new ArgumentException($"The mean image has {MeanImage.Count} values; a {channels}x{height}x{width} input needs {channels * height * width}.");
-    }
-
-    /// <summary>Applies the normalization to a batch [N, C, H, W] of RGB pixels in <see cref="Range"/>, as the exported graph does.</summary>
-    public Tensor Apply(Tensor input)
-    {
-        using var scope = NewDisposeScope();
-        var x = input;
-        if (NetworkOrder == ChannelOrder.Bgr)
-            x = x.index_select(1, tensor(new long[] { 2, 1, 0 }, device: x.device));
-        if (MeanImage is not null)
-            x = x - tensor(MeanImage.ToArray(), [1, Channels, x.shape[2], x.shape[3]], device: x.device);
-        else if (Mean.Any(m => m != 0f))
-            x = x - tensor(Mean.ToArray(), [1, Channels, 1, 1], device: x.device);
-        if (Std.Any(s => s != 1f))
-            x = x / tensor(Std.ToArray(), [1, Channels, 1, 1], device: x.device);
-        return ReferenceEquals(x, input) ? input.alias() : x.MoveToOuterDisposeScope();
     }
 }

@@ -13,16 +13,20 @@ internal static class OnnxGraphAdapter
     internal const string InputColumn = ImagePreprocessing.PixelsColumn;
     internal const string ProbabilitiesColumn = "__ResNet_Probabilities";
     internal const string IndexColumn = "__ResNet_Index";
+    private const string ProbabilitiesNxK = "__ResNet_ProbabilitiesNxK";
+    private const string LogitsNxK = "__ResNet_LogitsNxK";
 
-    public static byte[] Adapt(byte[] onnx, ResNetModelInfo info)
+    public static byte[] Adapt(byte[] onnx, ResNetModelInfo info, SavedScoring? saved = null)
     {
         var model = ModelProto.Parser.ParseFrom(onnx);
         var graph = model.Graph;
+        if (saved is not null)
+            model.MetadataProps.Add(new StringStringEntryProto { Key = SavedScoringKey, Value = System.Text.Json.JsonSerializer.Serialize(saved) });
         Rename(graph, info.InputName, InputColumn);
-        const string batched = "__ResNet_ProbabilitiesNxK";
+        const string batched = ProbabilitiesNxK;
         if (info.ProbabilitiesAreLogits)
         {
-            const string logits = "__ResNet_LogitsNxK";
+            const string logits = LogitsNxK;
             Rename(graph, info.ProbabilitiesName, logits);
             var softmax = new NodeProto { OpType = "Softmax", Name = "__ResNet_Softmax" };
             softmax.Input.Add(logits);
@@ -54,6 +58,36 @@ internal static class OnnxGraphAdapter
 
         graph.Output.Add(TensorOutput(IndexColumn, TensorProto.Types.DataType.Uint32, new TensorShapeProto.Types.Dimension { DimParam = "N" }));
         return model.ToByteArray();
+    }
+
+    /// <summary>Metadata key under which the adapted graph records how to undo the adaptation and score it in batches again.</summary>
+    internal const string SavedScoringKey = "resnet.mlnet.scoring";
+    private const string AddedPrefix = "__ResNet_";
+
+    /// <summary>
+    /// Undoes <see cref="Adapt"/> on a graph read back from a saved model: the added softmax, flattening and argmax go,
+    /// the input and the class-score output get their own names back. Null when the graph was not adapted with a
+    /// <see cref="SavedScoring"/> record (a featurizer, or a user's own ONNX model).
+    /// </summary>
+    public static (byte[] Onnx, SavedScoring Saved)? Restore(byte[] adapted)
+    {
+        var model = ModelProto.Parser.ParseFrom(adapted);
+        var entry = model.MetadataProps.FirstOrDefault(p => p.Key == SavedScoringKey);
+        if (entry is null) return null;
+        var saved = System.Text.Json.JsonSerializer.Deserialize<SavedScoring>(entry.Value)
+            ?? throw new InvalidDataException($"The saved ResNet scorer's record '{SavedScoringKey}' is empty.");
+        model.MetadataProps.Remove(entry);
+        var graph = model.Graph;
+        foreach (var n in graph.Node.Where(n => n.Name.StartsWith(AddedPrefix, StringComparison.Ordinal)).ToList()) graph.Node.Remove(n);
+        foreach (var t in graph.Initializer.Where(t => t.Name.StartsWith(AddedPrefix, StringComparison.Ordinal)).ToList()) graph.Initializer.Remove(t);
+        graph.Output.Clear();
+        string scores = saved.ProbabilitiesAreLogits ? LogitsNxK : ProbabilitiesNxK;
+        var output = TensorOutput(scores, TensorProto.Types.DataType.Float, new TensorShapeProto.Types.Dimension { DimParam = "N" });
+        output.Type.TensorType.Shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = saved.ClassCount });
+        graph.Output.Add(output);
+        Rename(graph, scores, saved.ProbabilitiesName);
+        Rename(graph, InputColumn, saved.InputName);
+        return (model.ToByteArray(), saved);
     }
 
     internal const string FeaturesColumn = "__ResNet_Features";
@@ -112,3 +146,7 @@ internal static class OnnxGraphAdapter
             throw new InvalidDataException($"The ONNX graph has no input or output named '{from}'.");
     }
 }
+
+/// <summary>How a fitted ResNet scoring transformer was set up, recorded in its saved graph so a load can rebuild it.</summary>
+internal sealed record SavedScoring(string InputName, string ProbabilitiesName, bool ProbabilitiesAreLogits, int ClassCount,
+    string ImageColumn, string? ImageFolder, string ScoreColumn, string PredictedLabelColumn, int BatchSize);

@@ -1,6 +1,5 @@
-using ResNet.Trainer.Data;
 
-namespace ResNet.Trainer.Onnx;
+namespace ResNet.Scoring;
 
 /// <summary>
 /// Decodes image files (PNG, JPEG, BMP, GIF, WebP) into the float layout a scorer takes: C x H x W, RGB order,

@@ -1,0 +1,151 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace ResNet.Scoring;
+
+/// <summary>The names of the graph's inputs and outputs that this library's exporter writes and its scorers look for.</summary>
+public static class OnnxNames
+{
+    /// <summary>The graph input: float [N, C, H, W], RGB pixels in the range stated in metadata.</summary>
+    public const string Input = "input";
+    /// <summary>The logits output: float [N, classes].</summary>
+    public const string LogitsOutput = "logits";
+    /// <summary>The softmax output: float [N, classes].</summary>
+    public const string ProbabilitiesOutput = "probabilities";
+    /// <summary>The pooled-features output: float [N, features].</summary>
+    public const string FeaturesOutput = "features";
+    /// <summary>The optional predicted-class output: uint32 [N], the argmax of the probabilities.</summary>
+    public const string PredictedIndexOutput = "predicted_index";
+    /// <summary>The initializer holding the mean image, when the normalization has one.</summary>
+    public const string MeanImageInitializer = "input.mean_image";
+}
+
+/// <summary>
+/// What an exported ResNet ONNX file says about itself (its <c>metadata_props</c>), or what could be read from
+/// the graph of a foreign classifier. <see cref="FromMetadata"/> is the one reader of those keys.
+/// </summary>
+/// <param name="Architecture">Architecture name (e.g. <c>resnet20</c>); empty for a foreign model.</param>
+/// <param name="SpecJson">The full architecture description as the exporter wrote it (JSON), or null for a foreign model; the trainer's <c>ResNetSpecJson.Parse</c> reads it.</param>
+/// <param name="ClassNames">Class names in output order.</param>
+/// <param name="Channels">Input channels.</param>
+/// <param name="Height">Input height in pixels.</param>
+/// <param name="Width">Input width in pixels.</param>
+/// <param name="Normalization">The normalization folded into the graph (inputs are RGB in its <see cref="InputNormalization.Range"/>); its mean image is filled in only when the reader was given the graph's initializers.</param>
+/// <param name="BatchNormFolded">True when the batch norms were folded into the convolutions.</param>
+/// <param name="ProducerVersion">Version of the library that wrote the file.</param>
+public sealed record OnnxModelInfo(
+    string Architecture,
+    string? SpecJson,
+    IReadOnlyList<string> ClassNames,
+    int Channels,
+    int Height,
+    int Width,
+    InputNormalization Normalization,
+    bool BatchNormFolded,
+    string ProducerVersion)
+{
+    /// <summary>Number of classes (outputs of the classifier).</summary>
+    public int ClassCount => ClassNames.Count;
+
+    /// <summary>
+    /// Reads a model's metadata. The scorer and the importer both call this, so both accept and refuse the same files.
+    /// </summary>
+    /// <param name="metadata">The model's <c>metadata_props</c>.</param>
+    /// <param name="channels">Input channels, from the graph.</param>
+    /// <param name="height">Input height, from the graph.</param>
+    /// <param name="width">Input width, from the graph.</param>
+    /// <param name="classes">Classes the graph outputs.</param>
+    /// <param name="source">Names the model in messages.</param>
+    /// <param name="meanImage">Reads the mean-image initializer when the metadata says there is one; null leaves it out.</param>
+    /// <exception cref="OnnxModelFormatException">A value is malformed.</exception>
+    /// <exception cref="ClassCountMismatchException">The class names do not match the graph's outputs.</exception>
+    public static OnnxModelInfo FromMetadata(IReadOnlyDictionary<string, string> metadata, int channels, int height, int width, int classes,
+        string source, Func<float[]>? meanImage = null)
+    {
+        ArgumentNullException.ThrowIfNull(metadata);
+        string Get(string key) => metadata.TryGetValue(key, out var v) ? v : "";
+        metadata.TryGetValue(OnnxMetadataKeys.Spec, out var specJson);
+
+        IReadOnlyList<string> names;
+        if (metadata.TryGetValue(OnnxMetadataKeys.ClassNames, out var namesJson))
+        {
+            try { names = JsonSerializer.Deserialize<string[]>(namesJson, OnnxMetadataKeys.Json) ?? throw new JsonException("null"); }
+            catch (JsonException ex) { throw new OnnxModelFormatException($"{source}: metadata '{OnnxMetadataKeys.ClassNames}' is not a JSON array of strings ({ex.Message}). Export the model again.", ex); }
+            if (names.Count != classes)
+                throw new ClassCountMismatchException($"{source} lists {names.Count} class names in its metadata but outputs {classes} classes. Export the model again with one name per class.");
+        }
+        else
+        {
+            names = Enumerable.Range(0, classes).Select(OnnxMetadataKeys.Int).ToArray();
+        }
+
+        var range = metadata.TryGetValue(OnnxMetadataKeys.InputRange, out var r) ? OnnxMetadataKeys.ParseRange(r, source) : PixelRange.ZeroToOne;
+        var norm = InputNormalization.Identity(channels) with { Range = range };
+        if (metadata.TryGetValue(OnnxMetadataKeys.Normalization, out var normJson))
+        {
+            OnnxMetadataKeys.NormalizationDto? dto;
+            try { dto = JsonSerializer.Deserialize<OnnxMetadataKeys.NormalizationDto>(normJson, OnnxMetadataKeys.Json); }
+            catch (JsonException ex) { throw new OnnxModelFormatException($"{source}: metadata '{OnnxMetadataKeys.Normalization}' is not valid ({ex.Message}). Export the model again.", ex); }
+            if (dto?.Mean is null || dto.Std is null)
+                throw new OnnxModelFormatException($"{source}: metadata '{OnnxMetadataKeys.Normalization}' has no mean or std. Export the model again.");
+            var order = dto.NetworkOrder == nameof(ChannelOrder.Bgr) ? ChannelOrder.Bgr : ChannelOrder.Rgb;
+            norm = new InputNormalization(range, dto.Mean, dto.Std, order, dto.MeanImage ? meanImage?.Invoke() : null);
+        }
+        return new OnnxModelInfo(Get(OnnxMetadataKeys.Architecture), specJson, names, channels, height, width, norm,
+            Get(OnnxMetadataKeys.BatchNormFolded) == "true", Get(OnnxMetadataKeys.ProducerVersion));
+    }
+}
+
+/// <summary>The <c>metadata_props</c> keys this library writes, and the (de)serialization of their values.</summary>
+public static class OnnxMetadataKeys
+{
+    /// <summary>Architecture name, e.g. <c>resnet50</c>.</summary>
+    public const string Architecture = "resnet.architecture";
+    /// <summary>The full architecture description as JSON.</summary>
+    public const string Spec = "resnet.spec";
+    /// <summary>Class names in output order, as a JSON array of strings.</summary>
+    public const string ClassNames = "resnet.class_names";
+    /// <summary>Input channels (1 or 3).</summary>
+    public const string InputChannels = "resnet.input_channels";
+    /// <summary>Input height in pixels.</summary>
+    public const string InputHeight = "resnet.input_height";
+    /// <summary>Input width in pixels.</summary>
+    public const string InputWidth = "resnet.input_width";
+    /// <summary>Input pixel range: <c>0..1</c> or <c>0..255</c>.</summary>
+    public const string InputRange = "resnet.input_range";
+    /// <summary>Input channel order; always <c>RGB</c> (any reordering the network needs is inside the graph).</summary>
+    public const string InputChannelOrder = "resnet.input_channel_order";
+    /// <summary>The normalization folded into the graph, as JSON (mean, std, network channel order, whether a mean image is used).</summary>
+    public const string Normalization = "resnet.normalization";
+    /// <summary><c>true</c> when batch norms were folded into the convolutions.</summary>
+    public const string BatchNormFolded = "resnet.batchnorm_folded";
+    /// <summary>The graph's outputs, comma separated.</summary>
+    public const string Outputs = "resnet.outputs";
+    /// <summary>Version of ResNet.MLNet that wrote the file.</summary>
+    public const string ProducerVersion = "resnet.producer_version";
+
+    internal static readonly JsonSerializerOptions Json = new()
+    {
+        Converters = { new JsonStringEnumConverter() },
+        WriteIndented = false,
+    };
+
+    internal static string RangeText(PixelRange r) => r == PixelRange.ZeroTo255 ? "0..255" : "0..1";
+
+    internal static PixelRange ParseRange(string text, string source) => text switch
+    {
+        "0..255" => PixelRange.ZeroTo255,
+        "0..1" => PixelRange.ZeroToOne,
+        _ => throw new OnnxModelFormatException($"{source}: metadata '{InputRange}' is '{text}'; expected '0..1' or '0..255'."),
+    };
+
+    internal static string NormalizationJson(InputNormalization n) => JsonSerializer.Serialize(
+        new NormalizationDto([.. n.Mean], [.. n.Std], n.NetworkOrder.ToString(), n.MeanImage is not null), Json);
+
+    internal static string ClassNamesJson(IEnumerable<string> names) => JsonSerializer.Serialize(names, Json);
+
+    internal static string Int(int v) => v.ToString(CultureInfo.InvariantCulture);
+
+    internal sealed record NormalizationDto(float[]? Mean, float[]? Std, string? NetworkOrder, bool MeanImage);
+}
