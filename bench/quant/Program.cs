@@ -9,6 +9,7 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;
+using ResNet.Scoring;
 using ResNet.Scoring.Quantization;
 using ResNet.Trainer;
 using ResNet.Trainer.Data;
@@ -186,7 +187,7 @@ void Accuracy()
     Console.WriteLine($"training: {sw.Elapsed.TotalSeconds:F0} s for {epochs} epochs of {train.Count:N0} images");
     byte[] fp32 = OnnxExporter.Export(model, new OnnxExportOptions
     {
-        ClassNames = result.Card.ClassNames, ImageHeight = 28, Normalization = OnnxNormalization.FromTraining(result.Card.Normalization),
+        ClassNames = result.Card.ClassNames, ImageHeight = 28, Normalization = result.Card.Normalization.ToInputNormalization(),
     });
     float[] Floats(IImageSource s, int i) => s.Load(i).Pixels.Select(p => p / 255f).ToArray();
     // Calibration: 1,000 training images spread over the set (every 60th).

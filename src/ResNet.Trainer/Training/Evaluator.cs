@@ -127,7 +127,7 @@ public static class Evaluator
     /// channels, resized (bilinear) to its input size and scaled to its pixel range; the normalization is in the graph.
     /// </summary>
     /// <exception cref="ArgumentException">The data has more classes than the model outputs.</exception>
-    public static EvaluationReport Evaluate(Onnx.OnnxScorer scorer, IImageSource data, int batchSize = 64, CancellationToken cancellationToken = default)
+    public static EvaluationReport Evaluate(ResNet.Scoring.OnnxScorer scorer, IImageSource data, int batchSize = 64, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(scorer);
         ArgumentNullException.ThrowIfNull(data);
@@ -135,7 +135,7 @@ public static class Evaluator
         if (data.ClassNames.Count > info.ClassCount)
             throw new ArgumentException($"The data has {data.ClassNames.Count} classes but the model has {info.ClassCount} outputs. Evaluate on data with the classes the model was trained on.", nameof(data));
         var tally = new Tally(data.ClassNames.Count, info.ClassCount);
-        float scale = info.Normalization.Range == Onnx.PixelRange.ZeroTo255 ? 255f : 1f;
+        float scale = info.Normalization.Range == ResNet.Scoring.PixelRange.ZeroTo255 ? 255f : 1f;
         int per = scorer.ImageLength;
         batchSize = Math.Max(1, batchSize);
         var buffer = new float[batchSize * per];

@@ -47,7 +47,7 @@ public sealed class QuantizationFixture : IDisposable
         {
             ClassNames = result.Card.ClassNames,
             ImageHeight = 28,
-            Normalization = OnnxNormalization.FromTraining(result.Card.Normalization),
+            Normalization = result.Card.Normalization.ToInputNormalization(),
             IncludePredictedIndex = true,
         });
         QuantizedModel = Path.Combine(Folder, "model.int8.onnx");

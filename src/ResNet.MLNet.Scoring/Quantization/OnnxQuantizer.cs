@@ -2,8 +2,6 @@ using System.Globalization;
 using System.Text.Json;
 using Google.Protobuf;
 using Onnx;
-using ResNet.Trainer.Data;
-using ResNet.Trainer.Onnx;
 
 namespace ResNet.Scoring.Quantization;
 
@@ -73,7 +71,7 @@ public static class OnnxQuantizer
         }
         var images = new ConvertedImages(decoded, range);
         var (bytes, summary) = Quantize(model, images, options, source, where, skipped);
-        WriteAtomically(outputPath, bytes);
+        AtomicFile.WriteAllBytes(outputPath, bytes);
         return summary;
     }
 
@@ -205,19 +203,4 @@ public static class OnnxQuantizer
     private static IReadOnlyList<string> Spread(IReadOnlyList<string> files, int max) =>
         files.Count <= max || max < 1 ? files : Enumerable.Range(0, max).Select(i => files[(int)((long)i * files.Count / max)]).ToList();
 
-    private static void WriteAtomically(string path, byte[] bytes)
-    {
-        string full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        string temp = full + ".tmp-" + Environment.ProcessId;
-        try
-        {
-            File.WriteAllBytes(temp, bytes);
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
-    }
 }

@@ -1,6 +1,3 @@
-using ResNet.Trainer.Data;
-using ResNet.Trainer.Onnx;
-
 namespace ResNet.Scoring.Quantization;
 
 /// <summary>A float model and its quantized copy scored on the same labelled images.</summary>
@@ -18,7 +15,7 @@ public sealed record QuantizedModelComparison(int Count, double FloatAccuracy, d
     /// <see cref="OnnxScorer"/>. Unreadable images are skipped with a warning through <paramref name="log"/>.
     /// </summary>
     /// <exception cref="DirectoryNotFoundException">The folder does not exist.</exception>
-    /// <exception cref="InvalidDatasetException">A subfolder is not one of the model's classes, or no image could be read.</exception>
+    /// <exception cref="ArgumentException">A subfolder is not one of the model's classes, or no image could be read.</exception>
     public static QuantizedModelComparison Compare(string floatModel, string quantizedModel, string testFolder, OnnxScorerOptions? scorerOptions = null, Action<string>? log = null)
     {
         using var reference = new OnnxScorer(floatModel, scorerOptions);
@@ -54,7 +51,7 @@ public sealed record QuantizedModelComparison(int Count, double FloatAccuracy, d
             string name = Path.GetFileName(dir);
             int label = model.ClassNames.ToList().IndexOf(name);
             if (label < 0)
-                throw new InvalidDatasetException($"Test folder '{folder}' has a subfolder '{name}', which is not one of the model's classes [{string.Join(", ", model.ClassNames)}]. Name the subfolders after the classes.", folder);
+                throw new ArgumentException($"Test folder '{folder}' has a subfolder '{name}', which is not one of the model's classes [{string.Join(", ", model.ClassNames)}]. Name the subfolders after the classes.", nameof(folder));
             foreach (string file in ImageTensors.FindImages([dir]))
             {
                 try
@@ -69,7 +66,7 @@ public sealed record QuantizedModelComparison(int Count, double FloatAccuracy, d
             }
         }
         if (images.Count == 0)
-            throw new InvalidDatasetException($"Test folder '{folder}' holds no readable images in class subfolders. Pass a folder with one subfolder of images per class.", folder);
+            throw new ArgumentException($"Test folder '{folder}' holds no readable images in class subfolders. Pass a folder with one subfolder of images per class.", nameof(folder));
         return (images, [.. labels]);
     }
 }
