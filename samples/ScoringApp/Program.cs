@@ -1,6 +1,7 @@
 // Loads a model zip saved by a ResNet.MLNet training pipeline and scores an image folder (one subfolder per class).
 // Usage: ScoringApp <model.zip> <image folder>
 using Microsoft.ML;
+using Microsoft.ML.Data;
 using ResNet.MLNet;
 
 if (args.Length != 2)
