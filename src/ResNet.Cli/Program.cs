@@ -17,6 +17,7 @@ public static class Program
         root.Subcommands.Add(PredictCommand.Create(output));
         root.Subcommands.Add(TrainCommand.Create(output));
         root.Subcommands.Add(EvaluateCommand.Create(output));
+        root.Subcommands.Add(QuantizeCommand.Create(output));
         root.Subcommands.Add(DemoCommand.Create(output));
         root.Subcommands.Add(ExperimentCommand.Create(output));
         root.Subcommands.Add(ServeCommand.Create(output));

@@ -15,12 +15,12 @@ public sealed class ApplyResNetTests(TrainedPipelineFixture f) : IClassFixture<T
 
     private List<float[]> Reference() => f.Model.Transform(f.Test).GetColumn<float[]>("Score").ToList();
 
-    private static void AssertSame(List<float[]> expected, IDataView scored)
+    private static void AssertSame(List<float[]> expected, IDataView scored, double tolerance = 1e-6)
     {
         var actual = scored.GetColumn<float[]>("Score").ToList();
         Assert.Equal(expected.Count, actual.Count);
         double max = expected.Zip(actual).Max(p => p.First.Zip(p.Second).Max(q => Math.Abs(q.First - q.Second)));
-        Assert.True(max <= 1e-6, $"max difference {max}");
+        Assert.True(max <= tolerance, $"max difference {max}");
     }
 
     [Fact]
@@ -66,6 +66,32 @@ public sealed class ApplyResNetTests(TrainedPipelineFixture f) : IClassFixture<T
         var ml = new MLContext();
         var scored = ml.Transforms.ApplyResNet(ExportedModel(), imageColumnName: "ImagePath", batchSize: batchSize).Fit(f.Test).Transform(f.Test);
         AssertSame(Reference(), scored);
+    }
+
+    [Fact]
+    public void ApplyResNet_OnAQuantizedModel_PredictsLikeTheFloatOne_EvaluatesAndSavesAndLoads()
+    {
+        string int8 = Path.Combine(f.Folder, "apply.int8.onnx");
+        var summary = ResNet.Scoring.Quantization.OnnxQuantizer.Quantize(ExportedModel(), [Samples.Train], int8);
+        Assert.Equal(1000, summary.CalibrationImages);
+        var ml = new MLContext();
+        var floatScored = ml.Transforms.ApplyResNet(ExportedModel(), imageColumnName: "ImagePath").Fit(f.Test).Transform(f.Test);
+        var model = ml.Transforms.ApplyResNet(int8, imageColumnName: "ImagePath").Fit(f.Test);
+        var scored = model.Transform(f.Test);
+        var a = floatScored.GetColumn<uint>("PredictedLabel").ToArray();
+        var b = scored.GetColumn<uint>("PredictedLabel").ToArray();
+        Assert.Equal(300, b.Length);
+        Assert.True(a.Zip(b).Count(p => p.First == p.Second) >= 0.95 * a.Length, $"agreement {a.Zip(b).Count(p => p.First == p.Second)} of {a.Length}");
+
+        var labelled = ml.Transforms.Conversion.MapValueToKey("Label", keyData: f.Keys).Fit(f.Test).Transform(f.Test);
+        double Accuracy(string path) => ml.MulticlassClassification.Evaluate(
+            ml.Transforms.ApplyResNet(path, imageColumnName: "ImagePath").Fit(labelled).Transform(labelled)).MicroAccuracy;
+        Assert.InRange(Accuracy(int8) - Accuracy(ExportedModel()), -0.02, 1.0);
+
+        string zip = Path.Combine(f.Folder, "int8.zip");
+        ml.Model.Save(model, f.Test.Schema, zip);
+        var loaded = new MLContext().RegisterResNet().Model.Load(zip, out _);
+        AssertSame(scored.GetColumn<float[]>("Score").ToList(), loaded.Transform(f.Test), 1e-5);
     }
 
     [Fact]

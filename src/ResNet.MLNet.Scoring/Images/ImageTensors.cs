@@ -18,9 +18,8 @@ public static class ImageTensors
     /// <summary>Converts a decoded image to channels x height x width floats in <paramref name="range"/>.</summary>
     public static float[] ToTensor(RawImage image, PixelRange range)
     {
-        int channels = image.Channels, height = image.Height, width = image.Width;
         float scale = range == PixelRange.ZeroTo255 ? 1f : 1f / 255f;
-        int plane = height * width;
+        int plane = image.Height * image.Width, channels = image.Channels;
         var data = new float[channels * plane];
         for (int i = 0; i < plane; i++)
             for (int c = 0; c < channels; c++)

@@ -122,6 +122,41 @@ public static class Evaluator
         return tally.Report(data.ClassNames);
     }
 
+    /// <summary>
+    /// Evaluates an ONNX model (float or quantized) on <paramref name="data"/>: each image is converted to the model's
+    /// channels, resized (bilinear) to its input size and scaled to its pixel range; the normalization is in the graph.
+    /// </summary>
+    /// <exception cref="ArgumentException">The data has more classes than the model outputs.</exception>
+    public static EvaluationReport Evaluate(ResNet.Scoring.OnnxScorer scorer, IImageSource data, int batchSize = 64, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(scorer);
+        ArgumentNullException.ThrowIfNull(data);
+        var info = scorer.Info;
+        if (data.ClassNames.Count > info.ClassCount)
+            throw new ArgumentException($"The data has {data.ClassNames.Count} classes but the model has {info.ClassCount} outputs. Evaluate on data with the classes the model was trained on.", nameof(data));
+        var tally = new Tally(data.ClassNames.Count, info.ClassCount);
+        float scale = info.Normalization.Range == ResNet.Scoring.PixelRange.ZeroTo255 ? 255f : 1f;
+        int per = scorer.ImageLength;
+        batchSize = Math.Max(1, batchSize);
+        var buffer = new float[batchSize * per];
+        for (int start = 0; start < data.Count; start += batchSize)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            int n = Math.Min(batchSize, data.Count - start);
+            var labels = new long[n];
+            Parallel.For(0, n, i =>
+            {
+                var (chw, h, w) = ImageOps.ToFloatChw(data.Load(start + i), info.Channels);
+                var resized = ImageOps.Resize(chw, info.Channels, h, w, info.Height, info.Width);
+                var slot = buffer.AsSpan(i * per, per);
+                for (int j = 0; j < per; j++) slot[j] = resized[j] * scale;
+                labels[i] = data.LabelOf(start + i);
+            });
+            tally.Add(scorer.Score(buffer.AsMemory(0, n * per), n).Probabilities, labels);
+        }
+        return tally.Report(data.ClassNames);
+    }
+
     private static Tensor TenCrop(Models.ResNetModel model, RawImage image, ImagePipeline p, Device device)
     {
         var (src, h, w) = ImageOps.ToFloatChw(image, p.Channels);
@@ -163,11 +198,12 @@ public static class Evaluator
         private int _count, _top1Wrong, _top5Wrong;
         private double _loss;
 
-        public void Add(Tensor probabilities, long[] labels)
+        public void Add(Tensor probabilities, long[] labels) => Add(probabilities.data<float>().ToArray(), labels);
+
+        public void Add(float[] p, long[] labels)
         {
             int n = labels.Length;
             int top = Math.Min(5, outputs);
-            var p = probabilities.data<float>().ToArray();
             for (int i = 0; i < n; i++)
             {
                 var row = p.AsSpan(i * outputs, outputs);
