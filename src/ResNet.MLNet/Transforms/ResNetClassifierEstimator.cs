@@ -118,8 +118,6 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         _options = options ?? throw new ArgumentNullException(nameof(options));
         if (options.Channels is not (1 or 3))
             throw new ArgumentOutOfRangeException(nameof(options), options.Channels, "Options.Channels must be 1 (grayscale) or 3 (RGB).");
-        if (options.ImageSize is < 1)
-            throw new ArgumentOutOfRangeException(nameof(options), options.ImageSize, $"Options.ImageSize is {options.ImageSize}; give the input size in pixels (e.g. 32), or leave it null for the architecture's default.");
         // Fail on a bad architecture name or training value now, not after loading the data.
         var spec = ResNetSpec.Parse(options.Architecture) with { InputChannels = options.Channels };
         var training = options.Training(spec, options.ImageSize ?? spec.DefaultImageSize, null);
