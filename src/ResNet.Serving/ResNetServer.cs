@@ -262,7 +262,7 @@ public sealed class ResNetServer : IAsyncDisposable
         var tensor = new float[files.Count * per];
         for (int i = 0; i < files.Count; i++)
         {
-            var image = ImageDecoder.Decode(files[i].Bytes, files[i].Name, info.Channels, info.Width, info.Height, _options.MaxImageSide);
+            var image = ImageTensors.Decode(files[i].Bytes, files[i].Name, info, _options.MaxImageSide);
             ImageTensors.ToTensor(image, info.Normalization.Range).CopyTo(tensor, i * per);
         }
         var result = await m.Scorer.ScoreAsync(tensor, files.Count).ConfigureAwait(false);

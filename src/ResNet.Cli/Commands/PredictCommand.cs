@@ -59,7 +59,7 @@ internal static class PredictCommand
                 // Each image on its own: one bad file is reported on its line, the others are still scored.
                 Parallel.For(0, chunk.Length, i =>
                 {
-                    try { pixels[i] = ImageTensors.Load(chunk[i], info.Channels, info.Height, info.Width, info.Normalization.Range); }
+                    try { pixels[i] = ImageTensors.Load(chunk[i], info); }
                     catch (Exception ex) when (ex is IOException or UnauthorizedAccessException) { problems[i] = ex.Message; }
                 });
                 var good = Enumerable.Range(0, chunk.Length).Where(i => pixels[i] is not null).ToArray();

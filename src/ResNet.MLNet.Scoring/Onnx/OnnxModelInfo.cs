@@ -34,6 +34,10 @@ public static class OnnxNames
 /// <param name="Normalization">The normalization folded into the graph (inputs are RGB in its <see cref="InputNormalization.Range"/>); its mean image is filled in only when the reader was given the graph's initializers.</param>
 /// <param name="BatchNormFolded">True when the batch norms were folded into the convolutions.</param>
 /// <param name="ProducerVersion">Version of the library that wrote the file.</param>
+/// <param name="Preprocessing">
+/// The resize and centre crop the scorers apply to an image of any size before it enters the graph (a pretrained network's
+/// evaluation transform, e.g. shorter side to 256, centre 224); null when images are stretched to <paramref name="Width"/> x <paramref name="Height"/>.
+/// </param>
 public sealed record OnnxModelInfo(
     string Architecture,
     string? SpecJson,
@@ -43,7 +47,8 @@ public sealed record OnnxModelInfo(
     int Width,
     InputNormalization Normalization,
     bool BatchNormFolded,
-    string ProducerVersion)
+    string ProducerVersion,
+    ResizeCrop? Preprocessing = null)
 {
     /// <summary>Number of classes (outputs of the classifier).</summary>
     public int ClassCount => ClassNames.Count;
@@ -92,8 +97,11 @@ public sealed record OnnxModelInfo(
             var order = dto.NetworkOrder == nameof(ChannelOrder.Bgr) ? ChannelOrder.Bgr : ChannelOrder.Rgb;
             norm = new InputNormalization(range, dto.Mean, dto.Std, order, dto.MeanImage ? meanImage?.Invoke() : null);
         }
+        ResizeCrop? preprocessing = null;
+        if (metadata.TryGetValue(OnnxMetadataKeys.Preprocessing, out var prepJson))
+            preprocessing = OnnxMetadataKeys.ParsePreprocessing(prepJson, height, width, source);
         return new OnnxModelInfo(Get(OnnxMetadataKeys.Architecture), specJson, names, channels, height, width, norm,
-            Get(OnnxMetadataKeys.BatchNormFolded) == "true", Get(OnnxMetadataKeys.ProducerVersion));
+            Get(OnnxMetadataKeys.BatchNormFolded) == "true", Get(OnnxMetadataKeys.ProducerVersion), preprocessing);
     }
 }
 
@@ -124,6 +132,14 @@ public static class OnnxMetadataKeys
     public const string Outputs = "resnet.outputs";
     /// <summary>Version of ResNet.MLNet that wrote the file.</summary>
     public const string ProducerVersion = "resnet.producer_version";
+    /// <summary>
+    /// The resize and centre crop applied before the graph, as JSON: <c>{"Resize":256,"Crop":224,"Interpolation":"BilinearAntialias"}</c>
+    /// (shorter side to Resize with PIL's antialiased bilinear filter, centre Crop square). Absent: images are stretched to the input size.
+    /// </summary>
+    public const string Preprocessing = "resnet.preprocessing";
+
+    /// <summary>The one interpolation <see cref="Preprocessing"/> names: PIL's bilinear filter, antialiased when it shrinks.</summary>
+    public const string BilinearAntialias = "BilinearAntialias";
 
     internal static readonly JsonSerializerOptions Json = new()
     {
@@ -146,6 +162,30 @@ public static class OnnxMetadataKeys
     internal static string ClassNamesJson(IEnumerable<string> names) => JsonSerializer.Serialize(names, Json);
 
     internal static string Int(int v) => v.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The value of <see cref="Preprocessing"/> for a resize and crop.</summary>
+    public static string PreprocessingJson(ResizeCrop resizeCrop)
+    {
+        ArgumentNullException.ThrowIfNull(resizeCrop);
+        return JsonSerializer.Serialize(new PreprocessingDto(resizeCrop.ResizeSize, resizeCrop.CropSize, BilinearAntialias), Json);
+    }
+
+    internal static ResizeCrop ParsePreprocessing(string json, int height, int width, string source)
+    {
+        PreprocessingDto? dto;
+        try { dto = JsonSerializer.Deserialize<PreprocessingDto>(json, Json); }
+        catch (JsonException ex) { throw new OnnxModelFormatException($"{source}: metadata '{Preprocessing}' is not valid ({ex.Message}). Export the model again.", ex); }
+        if (dto is null || dto.Interpolation != BilinearAntialias)
+            throw new OnnxModelFormatException($"{source}: metadata '{Preprocessing}' is '{json}'; expected an interpolation of '{BilinearAntialias}'. Export the model again with this version.");
+        var resizeCrop = new ResizeCrop(dto.Resize, dto.Crop);
+        if (dto.Crop <= 0 || dto.Resize < dto.Crop || dto.Crop != height || dto.Crop != width)
+            throw new OnnxModelFormatException(
+                $"{source}: metadata '{Preprocessing}' resizes to {dto.Resize} and crops {dto.Crop}, but the graph takes {width}x{height} images; " +
+                "the crop must be no larger than the resize and equal the input size. Export the model again.");
+        return resizeCrop;
+    }
+
+    internal sealed record PreprocessingDto(int Resize, int Crop, string? Interpolation);
 
     internal sealed record NormalizationDto(float[]? Mean, float[]? Std, string? NetworkOrder, bool MeanImage);
 }

@@ -349,7 +349,7 @@ public sealed class OnnxScorer : IDisposable
         if (images.Length != (long)count * per)
             throw new InputShapeException(
                 $"{_source} takes images of {Info.Channels}x{Info.Height}x{Info.Width} ({per} floats each, NCHW); got {images.Length} floats for {count} image(s). " +
-                "Resize the images and convert them to the model's channel count first (ImageTensors.Load does both).");
+                "Resize the images and convert them to the model's channel count first (ImageTensors.Load(path, scorer.Info) does both, as the model records).");
         if (features && _featuresName is null)
             throw new InvalidOperationException($"{_source} has no '{OnnxNames.FeaturesOutput}' output; export it with IncludeFeatures = true.");
     }
@@ -448,6 +448,22 @@ public sealed class OnnxScorer : IDisposable
             images += next.Count;
         }
         return images;
+    }
+
+    /// <summary>
+    /// Scores image files of any size: each is decoded and prepared as the model records (<see cref="OnnxModelInfo.Preprocessing"/>:
+    /// a pretrained network's resize and centre crop, applied in C# as PIL does; else stretched to the input size) by <see cref="ImageTensors.Load(string, OnnxModelInfo)"/>.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">A file does not exist.</exception>
+    /// <exception cref="CorruptDataException">A file is empty or not a decodable image.</exception>
+    public ScoreResult ScoreFiles(IReadOnlyList<string> paths, bool features = false)
+    {
+        ArgumentNullException.ThrowIfNull(paths);
+        int per = ImageLength;
+        var packed = new float[paths.Count * per];
+        for (int i = 0; i < paths.Count; i++)
+            ImageTensors.Load(paths[i], Info).CopyTo(packed, i * per);
+        return Score(packed, paths.Count, features);
     }
 
     /// <summary>Scores images given one array per image (each C x H x W floats).</summary>

@@ -77,7 +77,7 @@ public static class OnnxQuantizer
 
     /// <summary>
     /// Quantizes an ONNX model held in memory with calibration images already converted to the model's input
-    /// (each C x H x W floats, RGB in the model's pixel range, as <see cref="ImageTensors.Load"/> gives them).
+    /// (each C x H x W floats, RGB in the model's pixel range, as <see cref="ImageTensors.Load(string, OnnxModelInfo)"/> gives them).
     /// </summary>
     /// <exception cref="OnnxModelFormatException">Not ONNX, already quantized, or an operator outside <see cref="SupportedOperators"/>.</exception>
     /// <exception cref="CalibrationDataException">Fewer than <see cref="QuantizationOptions.MinimumCalibrationImages"/> images.</exception>

@@ -56,7 +56,7 @@ public sealed record QuantizedModelComparison(int Count, double FloatAccuracy, d
             {
                 try
                 {
-                    images.Add(ImageTensors.Load(file, model.Channels, model.Height, model.Width, model.Normalization.Range));
+                    images.Add(ImageTensors.Load(file, model));
                     labels.Add(label);
                 }
                 catch (CorruptDataException ex)

@@ -54,7 +54,7 @@ public sealed class ApplyResNetEstimator : IEstimator<ResNetScoringTransformer>
         return new ResNetModelInfo(info.ClassNames, info.Channels, info.Height, info.Width,
             info.Normalization.Range == PixelRange.ZeroTo255 ? 1f : 1f / 255f,
             scorer.InputName, scorer.ProbabilitiesName ?? scorer.LogitsName!, scorer.FeaturesName,
-            ProbabilitiesAreLogits: scorer.ProbabilitiesName is null);
+            ProbabilitiesAreLogits: scorer.ProbabilitiesName is null, Preprocessing: info.Preprocessing);
     }
 
     /// <summary>Opens <paramref name="onnx"/> with a batched ONNX Runtime scorer and wraps it as an ML.NET transformer.</summary>

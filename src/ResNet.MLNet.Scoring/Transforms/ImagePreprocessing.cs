@@ -2,6 +2,7 @@ using Microsoft.ML;
 using Microsoft.ML.Data;
 using Microsoft.ML.Transforms;
 using Microsoft.ML.Transforms.Image;
+using ResNet.Scoring;
 
 namespace ResNet.MLNet.Transforms;
 
@@ -28,6 +29,7 @@ internal static class ImagePreprocessing
     internal const string DecodedColumn = "__ResNet_Image";
     internal const string ResizedColumn = "__ResNet_Resized";
     internal const string PixelsColumn = "__ResNet_Pixels";
+    internal const string ToCropColumn = "__ResNet_ToCrop";
 
     /// <summary>Classifies the image column, or explains what is wrong with it.</summary>
     public static ImageColumnKind Classify(DataViewSchema schema, string column)
@@ -58,7 +60,10 @@ internal static class ImagePreprocessing
             _ => null,
         };
         string source = kind == ImageColumnKind.Image ? imageColumn : DecodedColumn;
-        IEstimator<ITransformer> chain = ml.Transforms.ResizeImages(ResizedColumn, info.Width, info.Height, source, ImageResizingEstimator.ResizingKind.IsoCrop, ImageResizingEstimator.Anchor.Center);
+        IEstimator<ITransformer> chain = info.Preprocessing is { } prep
+            // The model's recorded resize and crop (PIL's antialiased bilinear), as OnnxScorer applies it.
+            ? ml.Transforms.CopyColumns(ToCropColumn, source).Append(ml.Transforms.CustomMapping(ResizeCropImages.For(prep).GetMapping(), ResizeCropImages.ContractOf(prep)))
+            : ml.Transforms.ResizeImages(ResizedColumn, info.Width, info.Height, source, ImageResizingEstimator.ResizingKind.IsoCrop, ImageResizingEstimator.Anchor.Center);
         if (info.Channels == 1)
             chain = chain.Append(ml.Transforms.ConvertToGrayscale(ResizedColumn, ResizedColumn));
         chain = chain.Append(ml.Transforms.ExtractPixels(PixelsColumn, ResizedColumn,
@@ -69,12 +74,16 @@ internal static class ImagePreprocessing
     }
 
     /// <summary>Columns the preprocessing adds, to drop once scoring is done.</summary>
-    public static string[] TemporaryColumns(ImageColumnKind kind) => kind switch
+    public static string[] TemporaryColumns(ImageColumnKind kind, ResNetModelInfo info)
     {
-        ImageColumnKind.Image => [ResizedColumn, PixelsColumn],
-        ImageColumnKind.EncodedBytes => [DecodeBytes.InputColumn, DecodedColumn, ResizedColumn, PixelsColumn],
-        _ => [DecodedColumn, ResizedColumn, PixelsColumn],
-    };
+        string[] columns = kind switch
+        {
+            ImageColumnKind.Image => [ResizedColumn, PixelsColumn],
+            ImageColumnKind.EncodedBytes => [DecodeBytes.InputColumn, DecodedColumn, ResizedColumn, PixelsColumn],
+            _ => [DecodedColumn, ResizedColumn, PixelsColumn],
+        };
+        return info.Preprocessing is null ? columns : [ToCropColumn, .. columns];
+    }
 }
 
 /// <summary>Input of the registered bytes-to-image mapping.</summary>
@@ -119,4 +128,92 @@ public sealed class DecodeBytes : CustomMappingFactory<EncodedImageInput, Decode
             throw new InvalidDataException($"Image bytes ({bytes.Length} bytes) could not be decoded: {ex.Message}. Check that the column holds PNG, JPEG, BMP or WebP data.", ex);
         }
     };
+}
+
+/// <summary>Input of the registered resize-and-crop mappings.</summary>
+public sealed class ImageToCrop
+{
+    /// <summary>The decoded image, any size.</summary>
+    [ColumnName(ImagePreprocessing.ToCropColumn)]
+    public MLImage? Image { get; set; }
+}
+
+/// <summary>Output of the registered resize-and-crop mappings: a 224 x 224 image (the crop of every catalog network).</summary>
+public sealed class CroppedImage
+{
+    /// <summary>The centre crop after the resize.</summary>
+    [ColumnName(ImagePreprocessing.ResizedColumn), ImageType(ResizeCropImages.CropSize, ResizeCropImages.CropSize)]
+    public MLImage? Image { get; set; }
+}
+
+/// <summary>
+/// A model's recorded resize and centre crop (<see cref="OnnxModelInfo.Preprocessing"/>) as a registered ML.NET mapping, so
+/// fitted and saved-then-loaded transformers give the pixels <see cref="OnnxScorer.ScoreFiles"/> gives. A saved mapping is
+/// found by contract name alone, so there is one per geometry: the pretrained catalog's (shorter side to 256 or 232, centre 224).
+/// </summary>
+public abstract class ResizeCropImages : CustomMappingFactory<ImageToCrop, CroppedImage>
+{
+    internal const int CropSize = 224;
+
+    private protected abstract int ResizeSize { get; }
+
+    /// <summary>The geometries ML.NET pipelines can apply (the pretrained catalog's).</summary>
+    public static IReadOnlyList<ResizeCrop> Supported { get; } = [new(256, CropSize), new(232, CropSize)];
+
+    internal static string ContractOf(ResizeCrop geometry) =>
+        System.Reflection.CustomAttributeExtensions.GetCustomAttribute<CustomMappingFactoryAttributeAttribute>(For(geometry).GetType())!.ContractName;
+
+    /// <summary>The registered mapping for <paramref name="geometry"/>.</summary>
+    /// <exception cref="NotSupportedException">No mapping is registered for it; the message lists those there are.</exception>
+    internal static ResizeCropImages For(ResizeCrop geometry) => (geometry.ResizeSize, geometry.CropSize) switch
+    {
+        (256, CropSize) => new Resize256Crop224(),
+        (232, CropSize) => new Resize232Crop224(),
+        _ => throw new NotSupportedException(
+            $"The model resizes to {geometry.ResizeSize} and crops {geometry.CropSize}; ML.NET pipelines apply the pretrained catalog's geometries " +
+            $"({string.Join(", ", Supported.Select(g => $"resize {g.ResizeSize}, crop {g.CropSize}"))}). Score this model with OnnxScorer.ScoreFiles, which applies any."),
+    };
+
+    /// <inheritdoc />
+    public override Action<ImageToCrop, CroppedImage> GetMapping()
+    {
+        var geometry = new ResizeCrop(ResizeSize, CropSize);
+        return (input, output) =>
+        {
+            var image = input.Image ?? throw new InvalidDataException("An image row is empty; check the image column.");
+            var pixels = image.Pixels;
+            bool bgra = image.PixelFormat == MLPixelFormat.Bgra32;
+            var rgb = new byte[image.Width * image.Height * 3];
+            for (int i = 0; i < image.Width * image.Height; i++)
+            {
+                rgb[3 * i] = pixels[4 * i + (bgra ? 2 : 0)];
+                rgb[3 * i + 1] = pixels[4 * i + 1];
+                rgb[3 * i + 2] = pixels[4 * i + (bgra ? 0 : 2)];
+            }
+            var crop = geometry.Apply(new RawImage(rgb, image.Width, image.Height, 3));
+            var rgba = new byte[crop.Width * crop.Height * 4];
+            for (int i = 0; i < crop.Width * crop.Height; i++)
+            {
+                rgba[4 * i] = crop.Pixels[3 * i];
+                rgba[4 * i + 1] = crop.Pixels[3 * i + 1];
+                rgba[4 * i + 2] = crop.Pixels[3 * i + 2];
+                rgba[4 * i + 3] = 255;
+            }
+            output.Image = MLImage.CreateFromPixels(crop.Width, crop.Height, MLPixelFormat.Rgba32, rgba);
+        };
+    }
+}
+
+/// <summary>Shorter side to 256, centre 224 (torchvision's IMAGENET1K_V1 weights).</summary>
+[CustomMappingFactoryAttribute("ResNet.MLNet.ResizeCrop.256x224.v1")]
+public sealed class Resize256Crop224 : ResizeCropImages
+{
+    private protected override int ResizeSize => 256;
+}
+
+/// <summary>Shorter side to 232, centre 224 (torchvision's IMAGENET1K_V2 weights).</summary>
+[CustomMappingFactoryAttribute("ResNet.MLNet.ResizeCrop.232x224.v1")]
+public sealed class Resize232Crop224 : ResizeCropImages
+{
+    private protected override int ResizeSize => 232;
 }

@@ -78,7 +78,7 @@ public abstract class OnnxImageTransformer : ITransformer, IDisposable
     {
         ImagePreprocessing.Classify(inputSchema, ImageColumnName);
         var scored = ScoredSchema(_preprocess.GetOutputSchema(inputSchema));
-        var temp = ImagePreprocessing.TemporaryColumns(Kind).ToHashSet();
+        var temp = ImagePreprocessing.TemporaryColumns(Kind, ModelInfo).ToHashSet();
         var builder = new DataViewSchema.Builder();
         builder.AddColumns(scored.Where(c => !c.IsHidden && !temp.Contains(c.Name)));
         return builder.ToSchema();
@@ -90,7 +90,7 @@ public abstract class OnnxImageTransformer : ITransformer, IDisposable
         ArgumentNullException.ThrowIfNull(input);
         ImagePreprocessing.Classify(input.Schema, ImageColumnName);
         var scored = ScoredView(_preprocess.Transform(input));
-        return ML.Transforms.DropColumns(ImagePreprocessing.TemporaryColumns(Kind)).Fit(scored).Transform(scored);
+        return ML.Transforms.DropColumns(ImagePreprocessing.TemporaryColumns(Kind, ModelInfo)).Fit(scored).Transform(scored);
     }
 
     /// <inheritdoc />

@@ -29,7 +29,7 @@ public sealed class ResNetFeaturizerTransformer : OnnxImageTransformer
     private protected override IEstimator<ITransformer> SavedTail() =>
         ApplyAdapted(OnnxGraphAdapter.AdaptForFeatures(OnnxModel.ToArray(), ModelInfo.InputName, ModelInfo.FeaturesName!, FeatureCount), [OnnxGraphAdapter.FeaturesColumn])
             .Append(ML.Transforms.CopyColumns(FeaturesColumnName, OnnxGraphAdapter.FeaturesColumn))
-            .Append(ML.Transforms.DropColumns([.. ImagePreprocessing.TemporaryColumns(Kind), OnnxGraphAdapter.FeaturesColumn]));
+            .Append(ML.Transforms.DropColumns([.. ImagePreprocessing.TemporaryColumns(Kind, ModelInfo), OnnxGraphAdapter.FeaturesColumn]));
 
     private protected override IDataView ScoredView(IDataView preprocessed) =>
         ScoredDataView.WithFeatures(preprocessed, _featurize, FeatureCount, FeaturesColumnName, BatchSize);

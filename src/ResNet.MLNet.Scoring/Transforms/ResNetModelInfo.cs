@@ -13,6 +13,7 @@ namespace ResNet.MLNet.Transforms;
 /// <param name="ProbabilitiesName">The graph output with softmax probabilities, float [N, classes].</param>
 /// <param name="FeaturesName">The graph output with pooled features, float [N, features], if exported.</param>
 /// <param name="ProbabilitiesAreLogits">True when <paramref name="ProbabilitiesName"/> holds logits (a softmax is added for ML.NET).</param>
+/// <param name="Preprocessing">The resize and centre crop the model records (<see cref="Scoring.OnnxModelInfo.Preprocessing"/>); null: images are stretched to the input size.</param>
 public sealed record ResNetModelInfo(
     IReadOnlyList<string> ClassNames,
     int Channels,
@@ -22,7 +23,8 @@ public sealed record ResNetModelInfo(
     string InputName,
     string ProbabilitiesName,
     string? FeaturesName,
-    bool ProbabilitiesAreLogits = false)
+    bool ProbabilitiesAreLogits = false,
+    Scoring.ResizeCrop? Preprocessing = null)
 {
     /// <summary>Number of classes.</summary>
     public int ClassCount => ClassNames.Count;

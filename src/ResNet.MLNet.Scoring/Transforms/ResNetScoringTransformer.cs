@@ -39,7 +39,7 @@ public sealed class ResNetScoringTransformer : OnnxImageTransformer
             .Append(ML.Transforms.Conversion.MapValue(PredictedLabelColumnName, classNames, IndexToScalar.OutputColumn, treatValuesAsKeyType: true))
             .Append(ML.Transforms.CopyColumns(ScoreColumnName, OnnxGraphAdapter.ProbabilitiesColumn))
             .Append(ML.Transforms.DropColumns(
-                [.. ImagePreprocessing.TemporaryColumns(Kind), OnnxGraphAdapter.ProbabilitiesColumn, OnnxGraphAdapter.IndexColumn, IndexToScalar.OutputColumn]));
+                [.. ImagePreprocessing.TemporaryColumns(Kind, ModelInfo), OnnxGraphAdapter.ProbabilitiesColumn, OnnxGraphAdapter.IndexColumn, IndexToScalar.OutputColumn]));
     }
 
     private protected override IDataView ScoredView(IDataView preprocessed) =>

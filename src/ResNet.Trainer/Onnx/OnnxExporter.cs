@@ -30,6 +30,13 @@ public sealed class OnnxExportOptions
     /// </summary>
     public bool IncludePredictedIndex { get; init; }
 
+    /// <summary>
+    /// The resize and centre crop images get before the graph (a pretrained network's evaluation transform), recorded in the
+    /// metadata (<see cref="OnnxMetadataKeys.Preprocessing"/>) for the scorers to apply; the crop must equal the input size.
+    /// Default none: scorers stretch images to the input size.
+    /// </summary>
+    public ResizeCrop? Preprocessing { get; init; }
+
     /// <summary>Fold each batch norm into the convolution before it (faster scoring; such files can be scored, not imported for training).</summary>
     public bool FoldBatchNorm { get; init; }
 }
@@ -92,6 +99,12 @@ public static class OnnxExporter
                 $"{classNames.Count} class names were given for {spec.Name}, which has {spec.NumClasses} classes. Give exactly one name per class, in output order.");
         var norm = options.Normalization ?? InputNormalization.Identity(spec.InputChannels);
         norm.Validate(spec.InputChannels, height, width);
+        if (options.Preprocessing is { } prep)
+        {
+            prep.Validate();
+            if (prep.CropSize != height || prep.CropSize != width)
+                throw new ArgumentException($"The preprocessing crops {prep.CropSize}x{prep.CropSize}, but the model is exported for {width}x{height} images; export it at the crop size.", nameof(options));
+        }
 
         var state = model.state_dict();
         var g = new GraphBuilder(state, options.FoldBatchNorm);
@@ -162,6 +175,8 @@ public static class OnnxExporter
             (OnnxMetadataKeys.ProducerVersion, ProducerVersion),
         })
             m.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+        if (options.Preprocessing is { } recorded)
+            m.MetadataProps.Add(new StringStringEntryProto { Key = OnnxMetadataKeys.Preprocessing, Value = OnnxMetadataKeys.PreprocessingJson(recorded) });
         return m;
     }
 

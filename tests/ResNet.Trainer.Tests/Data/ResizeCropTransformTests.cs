@@ -10,14 +10,14 @@ public class ResizeCropTransformTests
     [InlineData(28, 28, 256, 256, 256)]
     [InlineData(517, 389, 232, 308, 232)] // int(308.35)
     public void ShorterSide_GoesToTheSize_LongerOneIsTruncatedAsTorchvisionDoes(int w, int h, int size, int ew, int eh) =>
-        Assert.Equal((ew, eh), ResizeCropTransform.ShorterSideTo(w, h, size));
+        Assert.Equal((ew, eh), ResizeCrop.ShorterSideTo(w, h, size));
 
     [Fact]
     public void CenterCrop_RoundsHalfOffsetsToEven_AsPythonsRound()
     {
         // 225 wide: offset round(0.5) = 0; 227 high: round(1.5) = 2.
         var image = new RawImage(Enumerable.Range(0, 225 * 227).Select(i => (byte)(i % 225 == 0 ? i / 225 : 0)).ToArray(), 225, 227, 1);
-        var crop = ResizeCropTransform.CenterCrop(image, 224, 224);
+        var crop = ResizeCrop.CenterCrop(image, 224, 224);
         Assert.Equal((224, 224), (crop.Width, crop.Height));
         Assert.Equal(2, crop.Pixels[0]);            // row 2's first pixel, column 0
         Assert.Equal(2 + 223, crop.Pixels[223 * 224]);

@@ -1,5 +1,6 @@
 using ResNet.Trainer.Data;
 using ResNet.Trainer.Models;
+using ResNet.Trainer.Onnx;
 using ResNet.Trainer.Pretrained;
 using ResNet.Trainer.Tests.Pretrained;
 using SkiaSharp;
@@ -11,14 +12,15 @@ namespace ResNet.Trainer.Tests.Peers;
 /// <summary>
 /// The catalog path (download from a loopback server, cache, build, load) against torchvision 0.14 with the same
 /// random weights: the same logits on the same tensor, and on the same image files with the catalog's resize and crop
-/// on our side and torchvision's <c>weights.transforms()</c> on PIL images on theirs.
+/// on our side and torchvision's <c>weights.transforms()</c> on PIL images on theirs; and the exported ONNX model, whose
+/// metadata records that resize and crop, scoring the raw files through <see cref="OnnxScorer.ScoreFiles"/>.
 /// </summary>
 public class PretrainedParityTests(ITestOutputHelper log)
 {
     [Theory]
     [InlineData("resnet18", "IMAGENET1K_V1")] // resize 256
     [InlineData("resnet50", "IMAGENET1K_V2")] // resize 232, v1.5 stride placement
-    public void CatalogPath_GivesTorchvisionsLogits_OnTheSameTensorAndOnTheSameImageFiles(string arch, string tag)
+    public void CatalogPath_GivesTorchvisionsLogits_OnTheSameTensorAndOnTheSameImageFiles_InTorchSharpAndThroughItsOnnxScorer(string arch, string tag)
     {
         string dir = TestWeights.WriteWithTorchvision(arch);
         try
@@ -70,6 +72,32 @@ public class PretrainedParityTests(ITestOutputHelper log)
         var (_, ourTop) = logits.topk(5, dim: 1);
         for (int i = 0; i < images.Length; i++)
             Assert.Equal(theirTop[i].data<long>().ToArray(), ourTop[i].data<long>().ToArray());
+
+        // The exported model records the resize and crop; the scorer applies it to the raw files (normalization is in the graph).
+        string onnx = Path.Combine(dir, "model.onnx");
+        OnnxExporter.Export(model, onnx, new OnnxExportOptions
+        {
+            Normalization = net.Normalization.ToInputNormalization(), Preprocessing = transform.Geometry, ImageHeight = size, ImageWidth = size,
+        });
+        using var scorer = new OnnxScorer(onnx);
+        Assert.Equal(new ResizeCrop(transform.ResizeSize, 224), scorer.Info.Preprocessing);
+        // torchvision's tensor is (p/255 - mean)/std: undone, it is the 0..1 pixels the scorer feeds the graph.
+        using var mean = tensor(transform.Mean, [1, 3, 1, 1]);
+        using var std = tensor(transform.Std, [1, 3, 1, 1]);
+        using var theirPixels = theirs["input"] * std + mean;
+        using var scorerPixels = tensor(images.SelectMany(p => ImageTensors.Load(p, scorer.Info)).ToArray(), [images.Length, 3, size, size]);
+        double pixelDiff = MaxDiff(theirPixels, scorerPixels);
+        log.WriteLine($"{arch}: OnnxScorer's input on the raw files vs torchvision's weights.transforms(), max abs difference {pixelDiff:E3} (0..1 scale)");
+        Assert.True(pixelDiff <= 1e-6, $"the scorer's preprocessing differs from torchvision's by {pixelDiff:E3} > 1e-6 on the 0..1 scale (half an 8-bit step is 2e-3)");
+
+        var scored = scorer.ScoreFiles(images);
+        using var onnxLogits = tensor(scored.Logits, [images.Length, scored.ClassCount]);
+        double onnxDiff = MaxDiff(theirs["logits"], onnxLogits);
+        log.WriteLine($"{arch}: OnnxScorer.ScoreFiles on the raw files, max abs logit difference {onnxDiff:E3}");
+        Assert.True(onnxDiff <= 1e-2, $"OnnxScorer on the raw files: max abs logit difference {onnxDiff:E3} > 1e-2");
+        var (_, onnxTop) = onnxLogits.topk(5, dim: 1);
+        for (int i = 0; i < images.Length; i++)
+            Assert.Equal(theirTop[i].data<long>().ToArray(), onnxTop[i].data<long>().ToArray());
     }
 
     private static double MaxDiff(Tensor expected, Tensor actual)
