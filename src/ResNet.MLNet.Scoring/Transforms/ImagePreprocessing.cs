@@ -50,40 +50,55 @@ internal static class ImagePreprocessing
     }
 
     /// <summary>The chain from the user's image column to <see cref="PixelsColumn"/> (float, C x H x W, 0..255 times the model's scale).</summary>
+    /// <exception cref="SchemaMismatchException">The model records a resize and crop and the column holds decoded images.</exception>
     public static IEstimator<ITransformer> Build(MLContext ml, ImageColumnKind kind, string imageColumn, string? imageFolder, ResNetModelInfo info)
     {
-        IEstimator<ITransformer>? decode = kind switch
+        IEstimator<ITransformer> chain;
+        if (info.Preprocessing is { } prep)
         {
-            ImageColumnKind.Path => ml.Transforms.LoadImages(DecodedColumn, imageFolder, imageColumn),
-            ImageColumnKind.EncodedBytes => ml.Transforms.CopyColumns(DecodeBytes.InputColumn, imageColumn)
-                .Append(ml.Transforms.CustomMapping(new DecodeBytes().GetMapping(), DecodeBytes.ContractName)),
-            _ => null,
-        };
-        string source = kind == ImageColumnKind.Image ? imageColumn : DecodedColumn;
-        IEstimator<ITransformer> chain = info.Preprocessing is { } prep
-            // The model's recorded resize and crop (PIL's antialiased bilinear), as OnnxScorer applies it.
-            ? ml.Transforms.CopyColumns(ToCropColumn, source).Append(ml.Transforms.CustomMapping(ResizeCropImages.For(prep).GetMapping(), ResizeCropImages.ContractOf(prep)))
-            : ml.Transforms.ResizeImages(ResizedColumn, info.Width, info.Height, source, ImageResizingEstimator.ResizingKind.IsoCrop, ImageResizingEstimator.Anchor.Center);
+            // The model's recorded resize and crop (PIL's antialiased bilinear) on the file's own pixels, decoded by the
+            // decoder OnnxScorer uses: the same numbers as OnnxScorer.ScoreFiles.
+            chain = kind switch
+            {
+                ImageColumnKind.Path => ml.Transforms.LoadRawImageBytes(ToCropColumn, imageFolder, imageColumn),
+                ImageColumnKind.EncodedBytes => ml.Transforms.CopyColumns(ToCropColumn, imageColumn),
+                _ => throw new SchemaMismatchException(
+                    $"Image column '{imageColumn}' holds decoded images, but this model resizes and crops the original image as its pretrained " +
+                    $"weights expect (shorter side to {prep.ResizeSize}, centre {prep.CropSize}). Pass the image paths, or the encoded bytes from " +
+                    "mlContext.Transforms.LoadRawImageBytes, as the image column instead of LoadImages' output."),
+            };
+            var crop = ResizeCropImages.For(prep);
+            chain = chain.Append(ml.Transforms.CustomMapping(crop.GetMapping(), ResizeCropImages.ContractOf(prep)));
+        }
+        else
+        {
+            IEstimator<ITransformer>? decode = kind switch
+            {
+                ImageColumnKind.Path => ml.Transforms.LoadImages(DecodedColumn, imageFolder, imageColumn),
+                ImageColumnKind.EncodedBytes => ml.Transforms.CopyColumns(DecodeBytes.InputColumn, imageColumn)
+                    .Append(ml.Transforms.CustomMapping(new DecodeBytes().GetMapping(), DecodeBytes.ContractName)),
+                _ => null,
+            };
+            string source = kind == ImageColumnKind.Image ? imageColumn : DecodedColumn;
+            var resize = ml.Transforms.ResizeImages(ResizedColumn, info.Width, info.Height, source, ImageResizingEstimator.ResizingKind.IsoCrop, ImageResizingEstimator.Anchor.Center);
+            chain = decode is null ? resize : decode.Append(resize);
+        }
         if (info.Channels == 1)
             chain = chain.Append(ml.Transforms.ConvertToGrayscale(ResizedColumn, ResizedColumn));
-        chain = chain.Append(ml.Transforms.ExtractPixels(PixelsColumn, ResizedColumn,
+        return chain.Append(ml.Transforms.ExtractPixels(PixelsColumn, ResizedColumn,
             info.Channels == 1 ? ImagePixelExtractingEstimator.ColorBits.Red : ImagePixelExtractingEstimator.ColorBits.Rgb,
             ImagePixelExtractingEstimator.ColorsOrder.ARGB, interleavePixelColors: false,
             scaleImage: info.PixelScale, offsetImage: 0f, outputAsFloatArray: true));
-        return decode is null ? chain : decode.Append(chain);
     }
 
     /// <summary>Columns the preprocessing adds, to drop once scoring is done.</summary>
-    public static string[] TemporaryColumns(ImageColumnKind kind, ResNetModelInfo info)
+    public static string[] TemporaryColumns(ImageColumnKind kind, ResNetModelInfo info) => (kind, info.Preprocessing) switch
     {
-        string[] columns = kind switch
-        {
-            ImageColumnKind.Image => [ResizedColumn, PixelsColumn],
-            ImageColumnKind.EncodedBytes => [DecodeBytes.InputColumn, DecodedColumn, ResizedColumn, PixelsColumn],
-            _ => [DecodedColumn, ResizedColumn, PixelsColumn],
-        };
-        return info.Preprocessing is null ? columns : [ToCropColumn, .. columns];
-    }
+        (_, not null) => [ToCropColumn, ResizedColumn, PixelsColumn],
+        (ImageColumnKind.Image, _) => [ResizedColumn, PixelsColumn],
+        (ImageColumnKind.EncodedBytes, _) => [DecodeBytes.InputColumn, DecodedColumn, ResizedColumn, PixelsColumn],
+        _ => [DecodedColumn, ResizedColumn, PixelsColumn],
+    };
 }
 
 /// <summary>Input of the registered bytes-to-image mapping.</summary>
@@ -133,9 +148,9 @@ public sealed class DecodeBytes : CustomMappingFactory<EncodedImageInput, Decode
 /// <summary>Input of the registered resize-and-crop mappings.</summary>
 public sealed class ImageToCrop
 {
-    /// <summary>The decoded image, any size.</summary>
+    /// <summary>The encoded image (PNG, JPEG, ...), any size.</summary>
     [ColumnName(ImagePreprocessing.ToCropColumn)]
-    public MLImage? Image { get; set; }
+    public VBuffer<byte> Bytes { get; set; }
 }
 
 /// <summary>Output of the registered resize-and-crop mappings: a 224 x 224 image (the crop of every catalog network).</summary>
@@ -180,17 +195,16 @@ public abstract class ResizeCropImages : CustomMappingFactory<ImageToCrop, Cropp
         var geometry = new ResizeCrop(ResizeSize, CropSize);
         return (input, output) =>
         {
-            var image = input.Image ?? throw new InvalidDataException("An image row is empty; check the image column.");
-            var pixels = image.Pixels;
-            bool bgra = image.PixelFormat == MLPixelFormat.Bgra32;
-            var rgb = new byte[image.Width * image.Height * 3];
-            for (int i = 0; i < image.Width * image.Height; i++)
+            byte[] bytes = input.Bytes.DenseValues().ToArray();
+            RawImage crop;
+            try
             {
-                rgb[3 * i] = pixels[4 * i + (bgra ? 2 : 0)];
-                rgb[3 * i + 1] = pixels[4 * i + 1];
-                rgb[3 * i + 2] = pixels[4 * i + (bgra ? 0 : 2)];
+                crop = geometry.Apply(ImageDecoder.Decode(bytes, $"image of {bytes.Length} bytes", 3));
             }
-            var crop = geometry.Apply(new RawImage(rgb, image.Width, image.Height, 3));
+            catch (CorruptDataException ex)
+            {
+                throw new InvalidDataException($"{ex.Message} Check that the image column holds PNG, JPEG, BMP or WebP data.", ex);
+            }
             var rgba = new byte[crop.Width * crop.Height * 4];
             for (int i = 0; i < crop.Width * crop.Height; i++)
             {
