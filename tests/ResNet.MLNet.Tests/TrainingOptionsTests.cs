@@ -54,7 +54,8 @@ public class TrainingOptionsTests
         var options = new ResNetClassifierEstimator.Options();
         Assert.Null(options.Seed); // the recipe's: 42, as resnet train
         Assert.Equal(42, options.Resolve().Seed);
-        Assert.Equal("fast-cpu", options.Recipe);
+        Assert.Null(options.Recipe); // fast-cpu, or fine-tune with a pretrained model
+        Assert.Equal("fast-cpu", Recipes.DefaultFor(pretrained: false));
         Assert.Equal(Recipes.FastCpu(), options.Resolve());
     }
 

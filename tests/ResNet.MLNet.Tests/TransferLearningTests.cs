@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using ResNet.MLNet.Transforms;
+using ResNet.Trainer.Pretrained;
 using Xunit.Abstractions;
 
 namespace ResNet.MLNet.Tests;
@@ -23,7 +24,7 @@ public sealed class TransferLearningTests(ITestOutputHelper log)
         var (ml, train, test, prep) = Data(300, 150);
         var estimator = ml.Transforms.ResNetClassifier(new ResNetClassifierEstimator.Options
         {
-            PretrainedModel = ResNetPretrained.ResNet18,
+            PretrainedModel = ResNetPretrained.CntkResNet18,
             FreezeBackbone = true,
             Epochs = 40,
             Seed = 1,
@@ -45,7 +46,7 @@ public sealed class TransferLearningTests(ITestOutputHelper log)
         var (ml, train, test, prep) = Data(64, 64);
         var estimator = ml.Transforms.ResNetClassifier(new ResNetClassifierEstimator.Options
         {
-            PretrainedModel = ResNetPretrained.ResNet18,
+            PretrainedModel = ResNetPretrained.CntkResNet18,
             Epochs = 1,
             BatchSize = 16,
             LearningRate = 0.01,
@@ -77,7 +78,7 @@ public sealed class TransferLearningTests(ITestOutputHelper log)
         var (ml, train, _, prep) = Data(20, 10);
         var estimator = ml.Transforms.ResNetClassifier(new ResNetClassifierEstimator.Options
         {
-            PretrainedModel = ResNetPretrained.ResNet18,
+            PretrainedModel = ResNetPretrained.CntkResNet18,
             PretrainedModelsDirectory = Path.Combine(Path.GetTempPath(), "no-such-models-" + Guid.NewGuid().ToString("N")),
         });
         var ex = Assert.Throws<FileNotFoundException>(() => prep.Append(estimator).Fit(train));

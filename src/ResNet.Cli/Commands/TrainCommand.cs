@@ -4,6 +4,8 @@ using ResNet.Cli.Hosting;
 using ResNet.Cli.Reporting;
 using ResNet.Trainer.Data;
 using ResNet.Trainer.Models;
+using ResNet.Trainer.Onnx;
+using ResNet.Trainer.Pretrained;
 using ResNet.Trainer.Training;
 
 namespace ResNet.Cli.Commands;
@@ -15,7 +17,8 @@ internal static class TrainCommand
     internal sealed class Options
     {
         public readonly Option<string> Arch = new("--arch") { Description = "Architecture, e.g. resnet20, resnet56, resnet110, resnet18, plain-20.", DefaultValueFactory = _ => "resnet20" };
-        public readonly Option<string> Recipe = new("--recipe") { Description = "Base settings: fast-cpu, paper-cifar or paper-imagenet; the options below override them.", DefaultValueFactory = _ => "fast-cpu" };
+        public readonly Option<string?> Recipe = new("--recipe") { Description = "Base settings: fast-cpu (default), paper-cifar, paper-imagenet or fine-tune (default with --pretrained); the options below override them." };
+        public readonly Option<string?> Pretrained = new("--pretrained") { Description = "Start from a pretrained network of the catalog: resnet18, resnet34, resnet50, resnet101, resnet152 (torchvision's ImageNet weights, fetched on first use; resnet50:IMAGENET1K_V1 names a tag) or cntk-resnet18." };
         public readonly Option<int?> Epochs = new("--epochs") { Description = "Passes over the training set." };
         public readonly Option<long?> Iterations = new("--iterations") { Description = "Stop after this many iterations instead (the paper: 64000 on CIFAR)." };
         public readonly Option<int?> BatchSize = new("--batch-size") { Description = "Images per mini-batch." };
@@ -45,7 +48,7 @@ internal static class TrainCommand
         /// <summary>The user's changes to the recipe, as parsed: every flag left out keeps the recipe's value.</summary>
         public TrainingOverrides Overrides(ParseResult p, string checkpoints) => new()
         {
-            Recipe = p.GetValue(Recipe)!,
+            Recipe = p.GetValue(Recipe),
             Epochs = p.GetValue(Epochs),
             Iterations = p.GetValue(Iterations),
             BatchSize = p.GetValue(BatchSize),
@@ -78,7 +81,16 @@ internal static class TrainCommand
             EarlyStoppingPatience = p.GetValue(EarlyStop),
         };
 
-        public IEnumerable<Option> All => [Arch, Recipe, Epochs, Iterations, BatchSize, Lr, Schedule, Momentum, Nesterov, WeightDecay, LabelSmoothing, Warmup,
+        /// <summary>The catalog entry of <c>--pretrained</c>, or null.</summary>
+        /// <exception cref="ArgumentException">No entry has that name; the message lists the names there are.</exception>
+        public PretrainedWeights? PretrainedEntry(ParseResult p)
+        {
+            if (p.GetValue(Pretrained) is not string name) return null;
+            try { return ResNetPretrained.Parse(name); }
+            catch (ArgumentException ex) { throw new ArgumentException($"--pretrained: {ex.Message}"); }
+        }
+
+        public IEnumerable<Option> All => [Arch, Recipe, Pretrained, Epochs, Iterations, BatchSize, Lr, Schedule, Momentum, Nesterov, WeightDecay, LabelSmoothing, Warmup,
             Augment, Normalize, ImageSize, AllowLargeImages, Channels, Validation, Seed, Device, Threads, Workers, CheckpointEvery, Resume, EarlyStop, StrictImages, TestMode];
     }
 
@@ -106,26 +118,45 @@ internal static class TrainCommand
             var error = parse.InvocationConfiguration.Error;
             var inv = CultureInfo.InvariantCulture;
             // Every setting is checked before the data is read or a file is written.
-            var arch = ResNetSpec.Parse(parse.GetValue(o.Arch)!);
+            var pretrained = o.PretrainedEntry(parse);
+            if (pretrained is not null && parse.GetResult(o.Arch) is not null && ResNetSpec.Parse(parse.GetValue(o.Arch)!).Name != ResNetSpec.Parse(pretrained.Architecture).Name)
+                throw new ArgumentException($"--arch {parse.GetValue(o.Arch)} and --pretrained {pretrained.Name} name different networks; --pretrained decides the architecture, so leave --arch out.");
+            var arch = ResNetSpec.Parse(pretrained?.Architecture ?? parse.GetValue(o.Arch)!);
             string checkpoints = ResumeFolder(parse, o, outDir);
             var overrides = o.Overrides(parse, checkpoints);
+            overrides = overrides with { Recipe = overrides.Recipe ?? Recipes.DefaultFor(pretrained is not null) };
             if (adjust is not null) overrides = adjust(overrides);
             overrides.Resolve(arch);
             OutputFolder.Prepare(outDir, "--output", dataPath, testPath);
             var warnings = new List<string>();
             var onBad = parse.GetValue(o.StrictImages) ? BadImagePolicy.Error : BadImagePolicy.Skip;
             void Warn(string w) { lock (warnings) warnings.Add(w); error.WriteLine("warning: " + w); }
-            var opened = DataLocator.Open(dataPath, parse.GetValue(o.Channels), parse.GetValue(o.ImageSize), onBad, Warn);
+            // A pretrained network takes RGB at its own preprocessing: a catalog entry's resize and crop work on the original images.
+            var geometry = pretrained?.Transform;
+            int? channels = pretrained is null ? parse.GetValue(o.Channels) : 3;
+            int? imageSize = geometry is null ? parse.GetValue(o.ImageSize) : null;
+            var opened = DataLocator.Open(dataPath, channels, imageSize, onBad, Warn, keepOriginalSize: geometry is not null);
             IImageSource? testSource = opened.Test;
             if (testPath is not null)
             {
-                testSource = DataLocator.Open(testPath, opened.Train.Channels, parse.GetValue(o.ImageSize), onBad, w => error.WriteLine("warning: " + w)).Train;
+                testSource = DataLocator.Open(testPath, opened.Train.Channels, imageSize, onBad, w => error.WriteLine("warning: " + w), keepOriginalSize: geometry is not null).Train;
                 if (!testSource.ClassNames.SequenceEqual(opened.Train.ClassNames))
                     throw new InvalidDatasetException($"--test '{testPath}' has classes [{string.Join(", ", testSource.ClassNames)}] but --data '{dataPath}' has [{string.Join(", ", opened.Train.ClassNames)}]. Give both the same class subfolders.", testPath);
             }
+            IImageSource trainSource = opened.Train;
+            if (geometry is not null)
+            {
+                // The augmentation (random-resized-crop in the fine-tune recipe) sees the original; evaluation sees the entry's crop.
+                if (overrides.Resolve(arch).Augmentation is not RandomResizedCropAugmentation) trainSource = new ResizeCropSource(trainSource, geometry);
+                if (testSource is not null) testSource = new ResizeCropSource(testSource, geometry);
+            }
+            PretrainedNetwork? net = pretrained is null ? null
+                : PretrainedLoader.Load(pretrained, opened.Train.ClassNames.Count, overrides.Resolve(arch).Seed, progress: new Progress<DownloadProgress>(d => error.WriteLine(d.ToString())));
 
-            var spec = arch with { InputChannels = opened.Train.Channels, NumClasses = opened.Train.ClassNames.Count };
+            var spec = net?.Model.Spec ?? arch with { InputChannels = opened.Train.Channels, NumClasses = opened.Train.ClassNames.Count };
             var options = overrides.Resolve(spec);
+            if (net is not null)
+                options = options with { ImageSize = net.ImageSize, FixedNormalization = net.Normalization };
             string mode = parse.GetValue(o.TestMode)!;
             var testMode = mode switch
             {
@@ -137,12 +168,14 @@ internal static class TrainCommand
 
             output.WriteLine($"data: {opened.Description}");
             output.WriteLine(string.Create(inv, $"model: {spec.Name}, {ModelStats.Parameters(spec):N0} parameters, input {spec.InputChannels} channel(s), {spec.NumClasses} classes"));
-            output.WriteLine(string.Create(inv, $"recipe: {parse.GetValue(o.Recipe)}; batch {options.BatchSize}, lr {options.LearningRate}, {options.Schedule.GetType().Name}, momentum {options.Momentum}{(options.Nesterov ? " (Nesterov)" : "")}, weight decay {options.WeightDecay}, {options.Length}, device {options.Device}"));
+            output.WriteLine(string.Create(inv, $"recipe: {overrides.Recipe}; batch {options.BatchSize}, lr {options.LearningRate}, {options.Schedule.GetType().Name}, momentum {options.Momentum}{(options.Nesterov ? " (Nesterov)" : "")}, weight decay {options.WeightDecay}, {options.Length}, device {options.Device}"));
 
-            using var model = new ResNet.Trainer.Models.ResNetModel(spec, seed: options.Seed);
+            if (pretrained is not null)
+                output.WriteLine(string.Create(inv, $"pretrained: {pretrained.Name}{(pretrained.Top1 is double top1 ? $" ({top1:F3}% ImageNet top-1)" : "")}; trunk lr x{options.TrunkLearningRateFactor}"));
+            using var model = net?.Model ?? new ResNet.Trainer.Models.ResNetModel(spec, seed: options.Seed);
             var printer = new ProgressPrinter(output, ProgressPrinter.IsTerminal(output));
             var tensorBoard = TensorBoardFlag.Open(parse);
-            var result = ResNetTrainer.Train(model, opened.Train, null, options, TensorBoardWriter.Tee(printer, tensorBoard)!, ct);
+            var result = ResNetTrainer.Train(model, trainSource, null, options, TensorBoardWriter.Tee(printer, tensorBoard)!, ct);
             printer.EndLine();
 
             bool interrupted = result.Stop == StopReason.Cancelled;
@@ -159,6 +192,7 @@ internal static class TrainCommand
                 ImageHeight = card.ImageHeight,
                 ImageWidth = card.ImageWidth,
                 Normalization = card.Normalization.ToInputNormalization(),
+                Preprocessing = geometry?.Geometry,
             });
             Reports.WriteHistoryCsv(Path.Combine(dir, "metrics.csv"), result.History);
             EvaluationReport? report = null;

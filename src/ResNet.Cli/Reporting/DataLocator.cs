@@ -7,7 +7,7 @@ internal static class DataLocator
 {
     public sealed record Opened(IImageSource Train, IImageSource? Test, string Description);
 
-    public static Opened Open(string path, int? channels, int? imageSize, BadImagePolicy onBad, Action<string> warn)
+    public static Opened Open(string path, int? channels, int? imageSize, BadImagePolicy onBad, Action<string> warn, bool keepOriginalSize = false)
     {
         if (channels is not (null or 1 or 3))
             throw new ArgumentException($"--channels {channels}: give 1 (grayscale) or 3 (RGB).");
@@ -27,7 +27,7 @@ internal static class DataLocator
         string root = split ? trainDir : full;
         var options = new ImageFolderOptions
         {
-            Channels = channels ?? GuessChannels(root), ImageSize = imageSize, OnBadImage = onBad, Warn = warn,
+            Channels = channels ?? GuessChannels(root), ImageSize = imageSize, OnBadImage = onBad, Warn = warn, KeepOriginalSize = keepOriginalSize,
         };
         var train = ImageFolderSource.Scan(root, options);
         IImageSource? test = null;

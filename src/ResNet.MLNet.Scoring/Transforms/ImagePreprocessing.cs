@@ -58,15 +58,10 @@ internal static class ImagePreprocessing
         {
             // The model's recorded resize and crop (PIL's antialiased bilinear) on the file's own pixels, decoded by the
             // decoder OnnxScorer uses: the same numbers as OnnxScorer.ScoreFiles.
-            chain = kind switch
-            {
-                ImageColumnKind.Path => ml.Transforms.LoadRawImageBytes(ToCropColumn, imageFolder, imageColumn),
-                ImageColumnKind.EncodedBytes => ml.Transforms.CopyColumns(ToCropColumn, imageColumn),
-                _ => throw new SchemaMismatchException(
-                    $"Image column '{imageColumn}' holds decoded images, but this model resizes and crops the original image as its pretrained " +
-                    $"weights expect (shorter side to {prep.ResizeSize}, centre {prep.CropSize}). Pass the image paths, or the encoded bytes from " +
-                    "mlContext.Transforms.LoadRawImageBytes, as the image column instead of LoadImages' output."),
-            };
+            RequireOriginal(kind, imageColumn, prep);
+            chain = kind == ImageColumnKind.Path
+                ? ml.Transforms.LoadRawImageBytes(ToCropColumn, imageFolder, imageColumn)
+                : ml.Transforms.CopyColumns(ToCropColumn, imageColumn);
             var crop = ResizeCropImages.For(prep);
             chain = chain.Append(ml.Transforms.CustomMapping(crop.GetMapping(), ResizeCropImages.ContractOf(prep)));
         }
@@ -89,6 +84,17 @@ internal static class ImagePreprocessing
             info.Channels == 1 ? ImagePixelExtractingEstimator.ColorBits.Red : ImagePixelExtractingEstimator.ColorBits.Rgb,
             ImagePixelExtractingEstimator.ColorsOrder.ARGB, interleavePixelColors: false,
             scaleImage: info.PixelScale, offsetImage: 0f, outputAsFloatArray: true));
+    }
+
+    /// <summary>A recorded resize and crop works on the original image: refuses a column of decoded images.</summary>
+    /// <exception cref="SchemaMismatchException">The column holds decoded images; the message says what to pass instead.</exception>
+    public static void RequireOriginal(ImageColumnKind kind, string imageColumn, ResizeCrop preprocessing)
+    {
+        if (kind == ImageColumnKind.Image)
+            throw new SchemaMismatchException(
+                $"Image column '{imageColumn}' holds decoded images, but this model resizes and crops the original image as its pretrained " +
+                $"weights expect (shorter side to {preprocessing.ResizeSize}, centre {preprocessing.CropSize}). Pass the image paths, or the encoded bytes from " +
+                "mlContext.Transforms.LoadRawImageBytes, as the image column instead of LoadImages' output.");
     }
 
     /// <summary>Columns the preprocessing adds, to drop once scoring is done.</summary>

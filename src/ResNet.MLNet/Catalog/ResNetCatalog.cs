@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Runtime;
 using ResNet.MLNet.Transforms;
+using ResNet.Trainer.Pretrained;
 
 namespace ResNet.MLNet;
 
@@ -57,19 +58,29 @@ public static class ResNetCatalog
     /// <param name="catalog">The transforms catalog.</param>
     /// <param name="outputColumnName">The features column.</param>
     /// <param name="imageColumnName">Image column: an image, encoded bytes or a path.</param>
-    /// <param name="modelPath">An ONNX model exported by this library (with its features output); null for the pretrained ResNet18.</param>
+    /// <param name="modelPath">An ONNX model exported by this library (with its features output); null for a pretrained network.</param>
     /// <param name="imageFolder">Folder that relative paths are resolved against, for a path column.</param>
     /// <param name="batchSize">Images per ONNX Runtime call.</param>
+    /// <param name="pretrained">
+    /// With no <paramref name="modelPath"/>: the pretrained catalog entry to featurize with, or its name (<c>"resnet50"</c>,
+    /// <c>ResNetPretrained.ResNet18</c>; fetched on first use and cached). Its resize and centre crop are applied to the original
+    /// images, so the image column must be paths or encoded bytes. Default: the CNTK ResNet18 (<c>cntk-resnet18</c>).
+    /// </param>
+    /// <exception cref="ArgumentException">Both a model path and a pretrained network were given.</exception>
     public static ResNetFeaturizerEstimator ResNetFeaturizer(this TransformsCatalog catalog, string outputColumnName = "Features",
-        string imageColumnName = "Image", string? modelPath = null, string? imageFolder = null, int batchSize = 32)
+        string imageColumnName = "Image", string? modelPath = null, string? imageFolder = null, int batchSize = 32,
+        PretrainedWeights? pretrained = null)
     {
         ArgumentNullException.ThrowIfNull(catalog);
         byte[] onnx;
         string source;
+        if (modelPath is not null && pretrained is not null)
+            throw new ArgumentException($"Both modelPath ('{modelPath}') and pretrained ('{pretrained.Name}') were given; pass one of them.", nameof(pretrained));
         if (modelPath is null)
         {
-            onnx = ResNetFeaturizerEstimator.PretrainedResNet18Onnx();
-            source = "pretrained ResNet18 (DnnImageFeaturizer)";
+            var entry = pretrained ?? ResNetPretrained.CntkResNet18;
+            onnx = ResNetFeaturizerEstimator.PretrainedOnnx(entry);
+            source = entry.Format == WeightsFormat.DnnImageFeaturizerOnnx ? "pretrained ResNet18 (DnnImageFeaturizer)" : $"pretrained {entry.Name}";
         }
         else
         {

@@ -3,18 +3,10 @@ using Microsoft.ML.Runtime;
 using ResNet.Trainer.Data;
 using ResNet.Trainer.Models;
 using ResNet.Trainer.Onnx;
+using ResNet.Trainer.Pretrained;
 using ResNet.Trainer.Training;
 
 namespace ResNet.MLNet.Transforms;
-
-/// <summary>Pretrained networks a ResNet classifier can start from.</summary>
-public enum ResNetPretrained
-{
-    /// <summary>No pretrained network: build <c>Options.Architecture</c> with He initialisation.</summary>
-    None,
-    /// <summary>The ImageNet-trained ResNet18 trunk of NuGet <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c>.</summary>
-    ResNet18,
-}
 
 /// <summary>
 /// Trains a ResNet on an IDataView's image and key-label columns with the TorchSharp engine, exports it to ONNX,
@@ -59,10 +51,14 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         public string? PretrainedWeights { get; set; }
 
         /// <summary>
-        /// Start from a pretrained network instead of <see cref="Architecture"/>: <see cref="ResNetPretrained.ResNet18"/> is the
-        /// ImageNet-trained trunk of NuGet <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c> (3 channels, 224x224). Default: none.
+        /// Start from a pretrained network of the catalog instead of <see cref="Architecture"/>: an entry of
+        /// <see cref="ResNetPretrained"/> (<c>ResNetPretrained.ResNet50</c>) or its name (<c>"resnet50"</c>, <c>"resnet50:IMAGENET1K_V1"</c>,
+        /// <c>"cntk-resnet18"</c> for the trunk of NuGet <c>Microsoft.ML.DnnImageFeaturizer.ResNet18</c>). torchvision's files are
+        /// fetched on first use and cached (<see cref="WeightsCache"/>). The entry's resize and centre crop prepare every image,
+        /// so the image column must hold paths or encoded bytes (a torchvision entry); the recipe defaults to fine-tuning's
+        /// (<c>fine-tune</c>). Default: none.
         /// </summary>
-        public ResNetPretrained PretrainedModel { get; set; }
+        public PretrainedWeights? PretrainedModel { get; set; }
 
         /// <summary>Folder with the DnnImageFeaturizer models; default <c>DnnImageModels</c> in the app's folder, where the package puts them.</summary>
         public string? PretrainedModelsDirectory { get; set; }
@@ -95,6 +91,7 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         // (the image size, no hold-out when a validation set is given, resuming from a non-empty checkpoint folder).
         internal TrainingOptions Training(ResNetSpec spec, int imageSize, Normalization? pretrainedNormalization) => (this with
         {
+            Recipe = Recipe ?? Recipes.DefaultFor(PretrainedModel is not null),
             ImageSize = imageSize,
             ValidationFraction = ValidationSet is null ? ValidationFraction : 0,
             FixedNormalization = FixedNormalization ?? pretrainedNormalization,
@@ -164,13 +161,18 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
 
         var archSpec = ResNetSpec.Parse(o.Architecture) with { InputChannels = o.Channels, NumClasses = classes.Length };
         int seed = o.Training(archSpec, o.ImageSize ?? archSpec.DefaultImageSize, null).Seed;
-        PretrainedNetwork? pretrained = o.PretrainedModel == ResNetPretrained.ResNet18
-            ? PretrainedResNet18.Load(o.PretrainedModelsDirectory ?? ResNetFeaturizerEstimator.DefaultDnnModelsDirectory, classes.Length, seed)
+        // A catalog entry's resize and crop need the original image: checked before its weights are fetched.
+        var geometry = o.PretrainedModel?.Transform?.Geometry;
+        if (geometry is not null)
+            ImagePreprocessing.RequireOriginal(kind, o.ImageColumnName, geometry);
+        PretrainedNetwork? pretrained = o.PretrainedModel is { } entry
+            ? PretrainedLoader.Load(entry, classes.Length, seed, progress: new Progress<DownloadProgress>(d => ch.Info(MessageSensitivity.None, "{0}", "ResNet: " + d)),
+                dnnModelsDirectory: o.PretrainedModelsDirectory ?? ResNetFeaturizerEstimator.DefaultDnnModelsDirectory)
             : null;
         var spec = pretrained?.Model.Spec ?? archSpec;
-        int size = pretrained?.Normalization.Height ?? o.ImageSize ?? spec.DefaultImageSize;
+        int size = pretrained?.ImageSize ?? o.ImageSize ?? spec.DefaultImageSize;
         int channels = spec.InputChannels;
-        var readInfo = new ResNetModelInfo(classes, channels, size, size, 1f, OnnxExporter.Input, OnnxExporter.ProbabilitiesOutput, null);
+        var readInfo = new ResNetModelInfo(classes, channels, size, size, 1f, OnnxExporter.Input, OnnxExporter.ProbabilitiesOutput, null, Preprocessing: geometry);
         void Warn(string m) { ch.Warning(MessageSensitivity.None, "{0}", m); o.MetricsCallback?.Report(TrainingProgress.Note(m)); }
 
         var train = TrainingDataReader.Read(_ml, input, kind, o.ImageColumnName, o.ImageFolder, o.LabelColumnName, readInfo, o.SkipUndecodableImages, Warn);
@@ -219,6 +221,7 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
             ImageHeight = size,
             ImageWidth = size,
             Normalization = normalization.ToInputNormalization(),
+            Preprocessing = geometry,
         });
         return ApplyResNetEstimator.CreateTransformer(_ml, onnx, "trained model", input, o.ImageColumnName, o.ImageFolder,
             o.ScoreColumnName, o.PredictedLabelColumnName, o.ScoringBatchSize, classes, o.ScoringThreads);

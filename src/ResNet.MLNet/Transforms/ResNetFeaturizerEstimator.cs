@@ -67,6 +67,28 @@ public sealed class ResNetFeaturizerEstimator : IEstimator<ResNetFeaturizerTrans
         });
     }
 
+    /// <summary>
+    /// The ONNX featurizer of a pretrained catalog entry (fetched on first use, see <see cref="Trainer.Pretrained.WeightsCache"/>):
+    /// its trunk with ImageNet's 1000-class head, its normalization folded in, and its resize and centre crop recorded for the scorer.
+    /// </summary>
+    /// <exception cref="Trainer.Pretrained.PretrainedDownloadException">The file is not cached and could not be fetched or verified.</exception>
+    public static byte[] PretrainedOnnx(Trainer.Pretrained.PretrainedWeights weights, string? modelsDirectory = null)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        if (weights.Format == Trainer.Pretrained.WeightsFormat.DnnImageFeaturizerOnnx)
+            return PretrainedResNet18Onnx(modelsDirectory);
+        var net = Trainer.Pretrained.PretrainedLoader.Load(weights, dnnModelsDirectory: modelsDirectory);
+        using var model = net.Model;
+        return OnnxExporter.Export(model, new OnnxExportOptions
+        {
+            ImageHeight = net.ImageSize,
+            ImageWidth = net.ImageSize,
+            Normalization = net.Normalization.ToInputNormalization(),
+            Preprocessing = weights.Transform?.Geometry,
+            IncludeFeatures = true,
+        });
+    }
+
     /// <inheritdoc />
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {

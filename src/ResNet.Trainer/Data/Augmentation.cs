@@ -6,6 +6,7 @@ namespace ResNet.Trainer.Data;
 [JsonDerivedType(typeof(NoAugmentation), "none")]
 [JsonDerivedType(typeof(CifarAugmentation), "cifar")]
 [JsonDerivedType(typeof(ImageNetAugmentation), "imagenet")]
+[JsonDerivedType(typeof(RandomResizedCropAugmentation), "random-resized-crop")]
 public abstract record Augmentation
 {
     /// <summary>No augmentation.</summary>
@@ -17,14 +18,18 @@ public abstract record Augmentation
     /// <summary>The paper's ImageNet augmentation (section 3.4).</summary>
     public static Augmentation ImageNet { get; } = new ImageNetAugmentation();
 
-    /// <summary>Parses <c>none</c>, <c>cifar</c> or <c>imagenet</c>.</summary>
+    /// <summary>torchvision's fine-tuning augmentation: <c>RandomResizedCrop</c> (scale 0.08-1, ratio 3/4-4/3) and a horizontal flip.</summary>
+    public static Augmentation RandomResizedCrop { get; } = new RandomResizedCropAugmentation();
+
+    /// <summary>Parses <c>none</c>, <c>cifar</c>, <c>imagenet</c> or <c>random-resized-crop</c>.</summary>
     /// <exception cref="ArgumentException">Another name.</exception>
     public static Augmentation Parse(string name) => name.Trim().ToLowerInvariant() switch
     {
         "none" => None,
         "cifar" => Cifar,
         "imagenet" => ImageNet,
-        _ => throw new ArgumentException($"Unknown augmentation '{name}'. Use none, cifar or imagenet.", nameof(name)),
+        "random-resized-crop" or "rrc" => RandomResizedCrop,
+        _ => throw new ArgumentException($"Unknown augmentation '{name}'. Use none, cifar, imagenet or random-resized-crop.", nameof(name)),
     };
 }
 
@@ -46,6 +51,47 @@ public sealed record CifarAugmentation(int Padding = 4, bool Flip = true) : Augm
 /// <param name="Flip">Random horizontal flips.</param>
 /// <param name="Lighting">Standard deviation of the PCA colour noise (AlexNet's 0.1; 0 turns it off).</param>
 public sealed record ImageNetAugmentation(int MinSide = 256, int MaxSide = 480, bool Flip = true, double Lighting = 0.1) : Augmentation;
+
+/// <summary>
+/// torchvision's <c>RandomResizedCrop</c> + <c>RandomHorizontalFlip</c> (torchvision/transforms/transforms.py, the training
+/// transform of its ImageNet recipes and the usual fine-tuning one): a box covering a random share in
+/// [<paramref name="MinScale"/>, <paramref name="MaxScale"/>] of the image's area, with a log-uniform aspect ratio (width / height)
+/// in [<paramref name="MinRatio"/>, <paramref name="MaxRatio"/>], is resized to the model's input; after 10 failed draws, the
+/// centre box of the nearest allowed ratio. Works on the original image (any size), beside the paper's scale augmentation.
+/// </summary>
+/// <param name="MinScale">Smallest share of the area (torchvision: 0.08).</param>
+/// <param name="MaxScale">Largest share of the area (1).</param>
+/// <param name="MinRatio">Smallest width/height ratio (3/4).</param>
+/// <param name="MaxRatio">Largest width/height ratio (4/3).</param>
+/// <param name="Flip">Random horizontal flips with probability 1/2.</param>
+public sealed record RandomResizedCropAugmentation(double MinScale = 0.08, double MaxScale = 1.0, double MinRatio = 3.0 / 4.0, double MaxRatio = 4.0 / 3.0, bool Flip = true) : Augmentation
+{
+    /// <summary>
+    /// Draws the crop box of an image of <paramref name="height"/> x <paramref name="width"/> as torchvision's <c>get_params</c>
+    /// does: (top, left, box height, box width).
+    /// </summary>
+    public (int Top, int Left, int Height, int Width) SampleBox(int height, int width, Random rng)
+    {
+        ArgumentNullException.ThrowIfNull(rng);
+        double area = (double)height * width;
+        double logMin = Math.Log(MinRatio), logMax = Math.Log(MaxRatio);
+        for (int attempt = 0; attempt < 10; attempt++)
+        {
+            double target = area * (MinScale + rng.NextDouble() * (MaxScale - MinScale));
+            double ratio = Math.Exp(logMin + rng.NextDouble() * (logMax - logMin));
+            int w = (int)Math.Round(Math.Sqrt(target * ratio), MidpointRounding.ToEven);
+            int h = (int)Math.Round(Math.Sqrt(target / ratio), MidpointRounding.ToEven);
+            if (w > 0 && h > 0 && w <= width && h <= height)
+                return (rng.Next(0, height - h + 1), rng.Next(0, width - w + 1), h, w);
+        }
+        // torchvision's fallback: the whole image, trimmed to the nearest allowed ratio, centred.
+        double inRatio = (double)width / height;
+        int fw = width, fh = height;
+        if (inRatio < MinRatio) fh = (int)Math.Round(fw / MinRatio, MidpointRounding.ToEven);
+        else if (inRatio > MaxRatio) fw = (int)Math.Round(fh * MaxRatio, MidpointRounding.ToEven);
+        return ((height - fh) / 2, (width - fw) / 2, fh, fw);
+    }
+}
 
 /// <summary>
 /// Turns a decoded image into the model's input: channel conversion, resizing, augmentation (training) and
@@ -86,6 +132,13 @@ public sealed record ImagePipeline(int Channels, int Height, int Width, Normaliz
                 bool flipNet = net.Flip && rng.Next(2) == 1;
                 ImageOps.ShiftedCrop(scaled, Channels, sh, sw, top, left, flipNet, destination, Height, Width, padded: false);
                 if (net.Lighting > 0 && Channels == 3) AddLighting(destination, net.Lighting, rng);
+                break;
+            case RandomResizedCropAugmentation rrc:
+                var (boxTop, boxLeft, boxH, boxW) = rrc.SampleBox(h, w, rng);
+                bool flipBox = rrc.Flip && rng.Next(2) == 1;
+                var box = new float[Channels * boxH * boxW];
+                ImageOps.ShiftedCrop(src, Channels, h, w, boxTop, boxLeft, flipBox, box, boxH, boxW, padded: false);
+                ImageOps.ResizeInto(box, Channels, boxH, boxW, destination, Height, Width);
                 break;
             default:
                 ImageOps.ResizeInto(src, Channels, h, w, destination, Height, Width);

@@ -47,4 +47,14 @@ public sealed record PretrainedWeights(
 
     /// <summary>The name.</summary>
     public override string ToString() => Name;
+
+    /// <summary>
+    /// The catalog entry named <paramref name="name"/> (<see cref="ResNetPretrained.Parse"/>), so an option typed
+    /// <see cref="PretrainedWeights"/> also takes a name: <c>PretrainedModel = "resnet50"</c>.
+    /// </summary>
+    /// <exception cref="ArgumentException">No entry has that name; the message lists the names there are.</exception>
+    public static implicit operator PretrainedWeights(string name) => ResNetPretrained.Parse(name);
+
+    /// <summary>The catalog entry named <paramref name="name"/>; see the implicit conversion.</summary>
+    public static PretrainedWeights FromName(string name) => ResNetPretrained.Parse(name);
 }

@@ -3,11 +3,14 @@ using ResNet.Trainer.Models;
 
 namespace ResNet.Trainer.Training;
 
-/// <summary>Named training recipes: the paper's two and a fast one for CPUs.</summary>
+/// <summary>Named training recipes: the paper's two, a fast one for CPUs, and fine-tuning pretrained weights.</summary>
 public static class Recipes
 {
     /// <summary>The recipe names <see cref="Get"/> accepts.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["paper-cifar", "paper-imagenet", "fast-cpu"];
+    public static IReadOnlyList<string> Names { get; } = ["paper-cifar", "paper-imagenet", "fast-cpu", "fine-tune"];
+
+    /// <summary>The recipe used when none is named: <c>fine-tune</c> when training starts from pretrained weights, else <c>fast-cpu</c>.</summary>
+    public static string DefaultFor(bool pretrained) => pretrained ? "fine-tune" : "fast-cpu";
 
     /// <summary>
     /// Paper section 4.2: batch 128, lr 0.1, momentum 0.9, weight decay 1e-4, /10 at 32k and 48k iterations,
@@ -65,13 +68,34 @@ public static class Recipes
         Normalization = NormalizationKind.PerChannel,
     };
 
-    /// <summary>A recipe by name (<c>paper-cifar</c>, <c>paper-imagenet</c>, <c>fast-cpu</c>).</summary>
+    /// <summary>
+    /// Fine-tuning pretrained weights as users of torchvision do it: the new head at lr 0.01 and the trunk at a tenth of that
+    /// (<see cref="TrainingOptions.TrunkLearningRateFactor"/> 0.1), a short cosine schedule (10 epochs), batch 32, momentum 0.9,
+    /// weight decay 1e-4, torchvision's <c>RandomResizedCrop</c> + flip on the original images, and the weights' own fixed
+    /// normalization (given by the pretrained network).
+    /// </summary>
+    public static TrainingOptions FineTune() => new()
+    {
+        Length = TrainingLength.Epochs(10),
+        BatchSize = 32,
+        LearningRate = 0.01,
+        TrunkLearningRateFactor = 0.1,
+        Momentum = 0.9,
+        WeightDecay = 1e-4,
+        Schedule = new CosineSchedule(),
+        Augmentation = Augmentation.RandomResizedCrop,
+        Normalization = NormalizationKind.PerChannel,
+        ValidationFraction = 0.1,
+    };
+
+    /// <summary>A recipe by name (<c>paper-cifar</c>, <c>paper-imagenet</c>, <c>fast-cpu</c>, <c>fine-tune</c>).</summary>
     /// <exception cref="UnknownRecipeException">Another name.</exception>
     public static TrainingOptions Get(string name, ResNetSpec? spec = null) => name.Trim().ToLowerInvariant() switch
     {
         "paper-cifar" => PaperCifar(spec),
         "paper-imagenet" => PaperImageNet(),
         "fast-cpu" or "fast" => FastCpu(),
+        "fine-tune" or "finetune" => FineTune(),
         _ => throw new UnknownRecipeException($"Unknown recipe '{name}'. Use one of: {string.Join(", ", Names)}."),
     };
 }

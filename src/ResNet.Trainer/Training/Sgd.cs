@@ -10,22 +10,44 @@ namespace ResNet.Trainer.Training;
 internal sealed class Sgd : IDisposable
 {
     private readonly TorchSharp.Modules.Parameter[] _parameters;
+    private readonly double[] _rateFactors;
     private readonly Tensor?[] _momentum;
     private readonly double _mu, _weightDecay;
     private readonly bool _nesterov;
 
     public Sgd(IEnumerable<TorchSharp.Modules.Parameter> parameters, double momentum, double weightDecay, bool nesterov)
+        : this(parameters.Select(p => (p, 1.0)), momentum, weightDecay, nesterov) { }
+
+    /// <summary>Parameter groups as torch.optim.SGD takes them: each parameter's rate is the step's rate times its factor.</summary>
+    public Sgd(IEnumerable<(TorchSharp.Modules.Parameter Parameter, double RateFactor)> groups, double momentum, double weightDecay, bool nesterov)
     {
-        _parameters = parameters.Where(p => p.requires_grad).ToArray();
+        var trainable = groups.Where(g => g.Parameter.requires_grad).ToArray();
+        _parameters = trainable.Select(g => g.Parameter).ToArray();
+        _rateFactors = trainable.Select(g => g.RateFactor).ToArray();
         _momentum = new Tensor?[_parameters.Length];
         _mu = momentum; _weightDecay = weightDecay; _nesterov = nesterov;
     }
 
-    /// <summary>p -= lr * d, where g = grad + wd * p; v = mu * v + g; d = v (or g + mu * v with Nesterov).</summary>
+    /// <summary>
+    /// The trunk at <paramref name="trunkFactor"/> times the rate and the classifier (<c>fc</c>) at the rate: fine-tuning's
+    /// two groups. A factor of 1 is plain SGD over every parameter.
+    /// </summary>
+    public static Sgd ForModel(Models.ResNetModel model, double momentum, double weightDecay, bool nesterov, double trunkFactor = 1.0)
+    {
+        var head = model.Classifier.parameters().ToHashSet(ReferenceEqualityComparer.Instance);
+        return new Sgd(model.parameters().Select(p => (p, head.Contains(p) ? 1.0 : trunkFactor)), momentum, weightDecay, nesterov);
+    }
+
+    /// <summary>The rate each parameter took in the last <see cref="Step"/> (0 before the first), in parameter order.</summary>
+    public IReadOnlyList<double> LastRates => _lastRates;
+    private double[] _lastRates = [];
+
+    /// <summary>p -= lr * f * d (f: the parameter's rate factor), where g = grad + wd * p; v = mu * v + g; d = v (or g + mu * v with Nesterov).</summary>
     public void Step(double lr)
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope();
+        _lastRates = _rateFactors.Select(f => lr * f).ToArray();
         for (int i = 0; i < _parameters.Length; i++)
         {
             var p = _parameters[i];
@@ -39,7 +61,7 @@ internal sealed class Sgd : IDisposable
                 else _momentum[i]!.mul_(_mu).add_(g);
                 d = _nesterov ? g.add(_momentum[i]!, alpha: _mu) : _momentum[i]!;
             }
-            p.add_(d, alpha: -lr);
+            p.add_(d, alpha: -_lastRates[i]);
         }
     }
 
@@ -51,6 +73,9 @@ internal sealed class Sgd : IDisposable
             if (grad is not null) { grad.zero_(); }
         }
     }
+
+    /// <summary>The trainable parameters, in the order of <see cref="LastRates"/> and <see cref="State"/>.</summary>
+    public IReadOnlyList<TorchSharp.Modules.Parameter> Parameters => _parameters;
 
     /// <summary>The momentum buffers (null before the first step), in parameter order.</summary>
     public IReadOnlyList<Tensor?> State => _momentum;

@@ -17,6 +17,13 @@ public sealed record TrainingOptions
     /// <summary>Base learning rate (paper: 0.1).</summary>
     public double LearningRate { get; init; } = 0.1;
 
+    /// <summary>
+    /// The trunk's learning rate as a share of <see cref="LearningRate"/>, which the classifier (<c>fc</c>) takes: below 1 when
+    /// fine-tuning pretrained weights, so a freshly initialised head learns fast without wrecking the trunk (the
+    /// <c>fine-tune</c> recipe: 0.1). Default 1: one rate for every layer, as the paper trains.
+    /// </summary>
+    public double TrunkLearningRateFactor { get; init; } = 1.0;
+
     /// <summary>SGD momentum (paper: 0.9).</summary>
     public double Momentum { get; init; } = 0.9;
 
@@ -129,6 +136,8 @@ public sealed record TrainingOptions
             "train for at least 1 (a run of none would replace a model with untrained weights)");
         Require(BatchSize >= 1, nameof(BatchSize), BatchSize, "give at least 1 image per mini-batch (the paper: 128 on CIFAR)");
         Require(double.IsFinite(LearningRate) && LearningRate > 0, nameof(LearningRate), LearningRate, "give a finite number above 0 (the paper: 0.1)");
+        Require(double.IsFinite(TrunkLearningRateFactor) && TrunkLearningRateFactor >= 0 && TrunkLearningRateFactor <= 1, nameof(TrunkLearningRateFactor), TrunkLearningRateFactor,
+            "give a share of the learning rate from 0 (trunk frozen) to 1 (one rate for every layer); fine-tuning uses 0.1");
         Require(Momentum is >= 0 and < 1, nameof(Momentum), Momentum, "give a number from 0 up to, not including, 1 (the paper: 0.9)");
         Require(double.IsFinite(WeightDecay) && WeightDecay >= 0, nameof(WeightDecay), WeightDecay, "give a finite number of 0 or more (the paper: 0.0001)");
         Require(LabelSmoothing is >= 0 and < 1, nameof(LabelSmoothing), LabelSmoothing, "give a number from 0 up to, not including, 1 (0: plain cross-entropy)");

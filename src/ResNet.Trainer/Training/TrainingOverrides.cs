@@ -12,8 +12,11 @@ namespace ResNet.Trainer.Training;
 /// </summary>
 public record TrainingOverrides
 {
-    /// <summary>The base settings: <c>fast-cpu</c> (default), <c>paper-cifar</c> or <c>paper-imagenet</c> (see <see cref="Recipes"/>).</summary>
-    public string Recipe { get; set; } = "fast-cpu";
+    /// <summary>
+    /// The base settings: <c>fast-cpu</c>, <c>paper-cifar</c>, <c>paper-imagenet</c> or <c>fine-tune</c> (see <see cref="Recipes"/>).
+    /// Default null: <c>fast-cpu</c>, or <c>fine-tune</c> where a pretrained network is given (<see cref="Recipes.DefaultFor"/>).
+    /// </summary>
+    public string? Recipe { get; set; }
 
     /// <summary>Passes over the training set; replaces the recipe's length (the paper recipes count iterations). Default: the recipe's.</summary>
     public int? Epochs { get; set; }
@@ -26,6 +29,9 @@ public record TrainingOverrides
 
     /// <summary>Base (peak) learning rate. Default: the recipe's.</summary>
     public double? LearningRate { get; set; }
+
+    /// <summary>The trunk's learning rate as a share of the head's (<see cref="TrainingOptions.TrunkLearningRateFactor"/>). Default: the recipe's.</summary>
+    public double? TrunkLearningRateFactor { get; set; }
 
     /// <summary>Learning-rate schedule. Default: the recipe's.</summary>
     public LearningRateSchedule? Schedule { get; set; }
@@ -117,12 +123,13 @@ public record TrainingOverrides
         if (Epochs is not null && Iterations is not null)
             throw new InvalidTrainingOptionException(nameof(Iterations), Iterations.Value.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 $"give the length once, as {nameof(Epochs)} ({Epochs}) or as {nameof(Iterations)}, not both");
-        var r = Recipes.Get(Recipe, spec);
+        var r = Recipes.Get(Recipe ?? Recipes.DefaultFor(pretrained: false), spec);
         var options = r with
         {
             Length = Epochs is int e ? TrainingLength.Epochs(e) : Iterations is long i ? TrainingLength.Iterations(i) : r.Length,
             BatchSize = BatchSize ?? r.BatchSize,
             LearningRate = LearningRate ?? r.LearningRate,
+            TrunkLearningRateFactor = TrunkLearningRateFactor ?? r.TrunkLearningRateFactor,
             Schedule = Schedule ?? r.Schedule,
             Momentum = Momentum ?? r.Momentum,
             Nesterov = Nesterov ?? r.Nesterov,
