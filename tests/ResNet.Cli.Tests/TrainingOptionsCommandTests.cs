@@ -94,6 +94,24 @@ public class TrainingOptionsCommandTests
     }
 
     [Fact]
+    public void Train_AnUnknownPretrainedName_IsRefusedListingTheCatalog_BeforeAnyFileIsWritten()
+    {
+        string outDir = NewOutput();
+        var (code, output, err) = Run("train", "--data", Path.Combine(Small.Value, "train"), "--output", outDir, "--pretrained", "resnet51");
+        Assert.Equal(2, code);
+        Assert.StartsWith("error: --pretrained: No pretrained weights are named 'resnet51'", err);
+        foreach (var known in new[] { "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "cntk-resnet18" })
+            Assert.Contains(known, err);
+        Assert.DoesNotContain("   at ", err);
+        Assert.DoesNotContain("data:", output);
+        Assert.False(Directory.Exists(outDir));
+
+        var (conflict, _, conflictErr) = Run("train", "--data", Path.Combine(Small.Value, "train"), "--output", outDir, "--pretrained", "resnet50", "--arch", "resnet18");
+        Assert.Equal(2, conflict);
+        Assert.Contains("--pretrained decides the architecture", conflictErr);
+    }
+
+    [Fact]
     public void Train_EpochsAndIterationsTogether_AreRefused()
     {
         var (code, _, err) = Run("train", "--data", Path.Combine(Small.Value, "train"), "--output", NewOutput(), "--epochs", "2", "--iterations", "5");

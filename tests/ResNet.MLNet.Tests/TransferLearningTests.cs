@@ -24,7 +24,7 @@ public sealed class TransferLearningTests(ITestOutputHelper log)
         var (ml, train, test, prep) = Data(300, 150);
         var estimator = ml.Transforms.ResNetClassifier(new ResNetClassifierEstimator.Options
         {
-            PretrainedModel = ResNetPretrained.CntkResNet18,
+            PretrainedModel = "cntk-resnet18", // a catalog name; ResNetPretrained.CntkResNet18 is the same entry
             FreezeBackbone = true,
             Epochs = 40,
             Seed = 1,
@@ -70,6 +70,30 @@ public sealed class TransferLearningTests(ITestOutputHelper log)
             var after = result.Model.state_dict()[key];
             Assert.False(before.allclose(after), $"{key} did not change");
         }
+    }
+
+    [Fact]
+    public void PretrainedModel_ByName_IsTheCatalogEntry_AndAnUnknownNameListsTheKnownOnes()
+    {
+        var options = new ResNetClassifierEstimator.Options { PretrainedModel = "ResNet-50" };
+        Assert.Same(ResNetPretrained.ResNet50V2, options.PretrainedModel);
+        options.PretrainedModel = ResNetPretrained.ResNet18;
+        Assert.Equal("resnet18:IMAGENET1K_V1", options.PretrainedModel.Name);
+        var ex = Assert.Throws<ArgumentException>(() => new ResNetClassifierEstimator.Options { PretrainedModel = "resnet51" });
+        foreach (var known in new[] { "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "cntk-resnet18" })
+            Assert.Contains(known, ex.Message);
+    }
+
+    [Fact]
+    public void ATorchvisionEntry_OnDecodedImages_IsRefusedBeforeItsWeightsAreFetched()
+    {
+        var (ml, train, _, prep) = Data(20, 1);
+        // An address nothing serves: the refusal must come before any download is tried.
+        var entry = ResNetPretrained.ResNet18 with { Url = new Uri("http://127.0.0.1:9/models/resnet18-00000000.pth") };
+        var estimator = ml.Transforms.ResNetClassifier(new ResNetClassifierEstimator.Options { PretrainedModel = entry, Epochs = 1 });
+        var ex = Assert.Throws<SchemaMismatchException>(() => prep.Append(estimator).Fit(train));
+        Assert.Contains("'Image'", ex.Message);
+        Assert.Contains("LoadRawImageBytes", ex.Message);
     }
 
     [Fact]
