@@ -22,8 +22,10 @@ public static class OnnxNames
 }
 
 /// <summary>
-/// What an exported ResNet ONNX file says about itself (its <c>metadata_props</c>), or what could be read from
-/// the graph of a foreign classifier. <see cref="FromMetadata"/> is the one reader of those keys.
+/// What an ONNX model says about itself: the description every scoring component shares (<see cref="OnnxScorer.Info"/>,
+/// the ML.NET transformers' <c>ModelInfo</c>, the importer's <c>ImportedModel.Info</c>). It comes from the
+/// <c>metadata_props</c> this library's exporter writes, or from the graph of a foreign classifier;
+/// <see cref="FromMetadata"/> is the one reader of those keys.
 /// </summary>
 /// <param name="Architecture">Architecture name (e.g. <c>resnet20</c>); empty for a foreign model.</param>
 /// <param name="SpecJson">The full architecture description as the exporter wrote it (JSON), or null for a foreign model; the trainer's <c>ResNetSpecJson.Parse</c> reads it.</param>

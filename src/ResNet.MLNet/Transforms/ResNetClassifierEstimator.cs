@@ -103,7 +103,7 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
     }
 
     private readonly IHostEnvironment _env;
-    private readonly MLContext _ml;
+    private readonly MLEnvironment _ml;
     private readonly Options _options;
 
     /// <summary>Creates the estimator; <c>mlContext.Transforms.ResNetClassifier(...)</c> is the usual route.</summary>
@@ -120,9 +120,9 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
             throw new ArgumentOutOfRangeException(nameof(options), options.Channels, "Options.Channels must be 1 (grayscale) or 3 (RGB).");
         // Fail on a bad architecture name or training value now, not after loading the data.
         var spec = ResNetSpec.Parse(options.Architecture) with { InputChannels = options.Channels };
-        var training = options.Training(spec, options.ImageSize ?? spec.DefaultImageSize, null);
-        // ML.NET's own transforms used inside (decode, resize, pixels, ONNX) are built in a private context.
-        _ml = new MLContext(training.Seed).RegisterResNet();
+        _ = options.Training(spec, options.ImageSize ?? spec.DefaultImageSize, null);
+        // ML.NET's own transforms used inside (decode, resize, pixels, ONNX) are built in the caller's context: its log and GPU settings apply.
+        _ml = MLEnvironment.Of(env);
     }
 
     /// <summary>What <see cref="Fit"/> last trained: epochs, losses, errors, stop reason. Null before the first fit.</summary>
@@ -170,10 +170,9 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         var spec = pretrained?.Model.Spec ?? archSpec;
         int size = pretrained?.Normalization.Height ?? o.ImageSize ?? spec.DefaultImageSize;
         int channels = spec.InputChannels;
-        var readInfo = new ResNetModelInfo(classes, channels, size, size, 1f, OnnxExporter.Input, OnnxExporter.ProbabilitiesOutput, null);
         void Warn(string m) { ch.Warning(MessageSensitivity.None, "{0}", m); o.MetricsCallback?.Report(TrainingProgress.Note(m)); }
 
-        var train = TrainingDataReader.Read(_ml, input, kind, o.ImageColumnName, o.ImageFolder, o.LabelColumnName, readInfo, o.SkipUndecodableImages, Warn);
+        var train = TrainingDataReader.Read(_ml, input, kind, o.ImageColumnName, o.ImageFolder, o.LabelColumnName, classes, channels, size, size, o.SkipUndecodableImages, Warn);
         ch.Info(MessageSensitivity.None, "{0}", $"ResNet: {train.Count} training images, {classes.Length} classes, {spec.Name} at {channels}x{size}x{size}");
         InMemoryImages? validation = null;
         if (o.ValidationSet is not null)
@@ -184,7 +183,7 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
                 throw new InvalidDataException(
                     $"The validation set's label keys ({string.Join(", ", vClasses.Take(10))}) differ from the training set's ({string.Join(", ", classes.Take(10))}). " +
                     "Fit one MapValueToKey on the training data and apply the same transformer to both.");
-            validation = TrainingDataReader.Read(_ml, o.ValidationSet, vKind, o.ImageColumnName, o.ImageFolder, o.LabelColumnName, readInfo, o.SkipUndecodableImages, Warn);
+            validation = TrainingDataReader.Read(_ml, o.ValidationSet, vKind, o.ImageColumnName, o.ImageFolder, o.LabelColumnName, classes, channels, size, size, o.SkipUndecodableImages, Warn);
         }
 
         var options = o.Training(spec, size, pretrained?.Normalization);
