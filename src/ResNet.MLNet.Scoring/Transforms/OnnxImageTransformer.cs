@@ -31,6 +31,12 @@ public abstract class OnnxImageTransformer : ITransformer, IDisposable
     /// <summary>Folder that relative image paths are resolved against.</summary>
     public string? ImageFolder { get; }
 
+    /// <summary>
+    /// The ONNX Runtime execution provider the batched path runs on (<c>CPUExecutionProvider</c> or <c>CUDAExecutionProvider</c>),
+    /// as the context's <c>GpuDeviceId</c> / <c>FallbackToCpu</c> chose it when the transformer was made.
+    /// </summary>
+    public string ExecutionProvider => Scorer.ExecutionProvider;
+
     /// <summary>Images per ONNX Runtime call in the fast path.</summary>
     public int BatchSize { get; }
 
