@@ -50,6 +50,12 @@ public sealed record OnnxModelInfo(
     /// <summary>Number of classes (outputs of the classifier).</summary>
     public int ClassCount => ClassNames.Count;
 
+    /// <summary>Floats per image: channels x height x width.</summary>
+    public int PixelCount => Channels * Height * Width;
+
+    /// <summary>The factor that takes 0..255 pixel values to the input's range: 1, or 1/255 for 0..1 inputs.</summary>
+    public float PixelScale => Normalization.Range == PixelRange.ZeroTo255 ? 1f : 1f / 255f;
+
     /// <summary>
     /// Reads a model's metadata. The scorer and the importer both call this, so both accept and refuse the same files.
     /// </summary>

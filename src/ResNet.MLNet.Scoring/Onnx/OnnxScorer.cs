@@ -149,7 +149,7 @@ public sealed class OnnxScorer : IDisposable
     public string? FallbackMessage { get; }
 
     /// <summary>Floats per image: channels x height x width.</summary>
-    public int ImageLength => Info.Channels * Info.Height * Info.Width;
+    public int ImageLength => Info.PixelCount;
 
     /// <summary>The graph input the images go to.</summary>
     public string InputName => _inputName;

@@ -49,8 +49,7 @@ internal static class ImagePreprocessing
 
     /// <summary>The chain from the user's image column to the model's input in <see cref="PixelsColumn"/> (its size, channels and pixel range).</summary>
     public static IEstimator<ITransformer> Build(TransformsCatalog transforms, ImageColumnKind kind, string imageColumn, string? imageFolder, OnnxModelInfo model) =>
-        Build(transforms, kind, imageColumn, imageFolder, model.Channels, model.Height, model.Width,
-            model.Normalization.Range == PixelRange.ZeroTo255 ? 1f : 1f / 255f);
+        Build(transforms, kind, imageColumn, imageFolder, model.Channels, model.Height, model.Width, model.PixelScale);
 
     /// <summary>The chain from the user's image column to <see cref="PixelsColumn"/> (float, C x H x W, 0..255 times <paramref name="pixelScale"/>).</summary>
     public static IEstimator<ITransformer> Build(TransformsCatalog transforms, ImageColumnKind kind, string imageColumn, string? imageFolder,
