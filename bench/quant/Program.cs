@@ -204,7 +204,7 @@ void Accuracy()
     int[] fp = QuantizedModelComparison.Predict(reference, images);
     double fpAcc = (double)fp.Where((p, i) => p == labels[i]).Count() / fp.Length;
     Console.WriteLine($"float: {fpAcc:P2} on {fp.Length:N0} test images; file {fp32.Length:N0} bytes");
-    foreach (var (method, firstFloat) in new[] { (CalibrationMethod.MinMax, false), (CalibrationMethod.Percentile, false), (CalibrationMethod.Entropy, false), (CalibrationMethod.MinMax, true) })
+    foreach (var (method, firstFloat) in new[] { (CalibrationMethod.Percentile, true), (CalibrationMethod.MinMax, true), (CalibrationMethod.Percentile, false), (CalibrationMethod.MinMax, false), (CalibrationMethod.Entropy, false) })
     {
         var (int8, _) = OnnxQuantizer.Quantize(fp32, calibration, new QuantizationOptions { Method = method, KeepFirstConvFloat = firstFloat, Threads = threads });
         using var q = new OnnxScorer(int8, new OnnxScorerOptions { IntraOpThreads = threads, MaxBatchSize = 128 });
