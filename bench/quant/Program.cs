@@ -151,8 +151,9 @@ string OptimizedOps(string path)
 void Profile(string path, string name, int batch, int size, float[] data)
 {
     using var so = Options();
-    so.EnableProfiling = true;
+    // The prefix first: EnableProfiling takes the prefix set at that moment (else the files land in the current folder).
     so.ProfileOutputPathPrefix = Path.Combine(work, Path.GetFileNameWithoutExtension(path) + "-profile");
+    so.EnableProfiling = true;
     string file;
     using (var session = new InferenceSession(path, so))
     {
