@@ -49,41 +49,51 @@ internal static class ImagePreprocessing
         };
     }
 
-    /// <summary>The chain from the user's image column to <see cref="PixelsColumn"/> (float, C x H x W, 0..255 times the model's scale).</summary>
+    /// <summary>The chain from the user's image column to the model's input in <see cref="PixelsColumn"/> (its size, channels and pixel range, and its recorded resize and crop).</summary>
     /// <exception cref="SchemaMismatchException">The model records a resize and crop and the column holds decoded images.</exception>
-    public static IEstimator<ITransformer> Build(MLContext ml, ImageColumnKind kind, string imageColumn, string? imageFolder, ResNetModelInfo info)
+    public static IEstimator<ITransformer> Build(TransformsCatalog transforms, ImageColumnKind kind, string imageColumn, string? imageFolder, OnnxModelInfo model) =>
+        Build(transforms, kind, imageColumn, imageFolder, model.Channels, model.Height, model.Width, model.PixelScale, model.Preprocessing);
+
+    /// <summary>
+    /// The chain from the user's image column to <see cref="PixelsColumn"/> (float, C x H x W, 0..255 times <paramref name="pixelScale"/>):
+    /// with <paramref name="preprocessing"/>, that resize and centre crop of the original image (as <see cref="OnnxScorer.ScoreFiles"/>
+    /// applies it); else ML.NET's resize to <paramref name="width"/> x <paramref name="height"/>.
+    /// </summary>
+    /// <exception cref="SchemaMismatchException">A resize and crop is given and the column holds decoded images.</exception>
+    public static IEstimator<ITransformer> Build(TransformsCatalog transforms, ImageColumnKind kind, string imageColumn, string? imageFolder,
+        int channels, int height, int width, float pixelScale, ResizeCrop? preprocessing = null)
     {
         IEstimator<ITransformer> chain;
-        if (info.Preprocessing is { } prep)
+        if (preprocessing is { } prep)
         {
             // The model's recorded resize and crop (PIL's antialiased bilinear) on the file's own pixels, decoded by the
             // decoder OnnxScorer uses: the same numbers as OnnxScorer.ScoreFiles.
             RequireOriginal(kind, imageColumn, prep);
             chain = kind == ImageColumnKind.Path
-                ? ml.Transforms.LoadRawImageBytes(ToCropColumn, imageFolder, imageColumn)
-                : ml.Transforms.CopyColumns(ToCropColumn, imageColumn);
+                ? transforms.LoadRawImageBytes(ToCropColumn, imageFolder, imageColumn)
+                : transforms.CopyColumns(ToCropColumn, imageColumn);
             var crop = ResizeCropImages.For(prep);
-            chain = chain.Append(ml.Transforms.CustomMapping(crop.GetMapping(), ResizeCropImages.ContractOf(prep)));
+            chain = chain.Append(transforms.CustomMapping(crop.GetMapping(), ResizeCropImages.ContractOf(prep)));
         }
         else
         {
             IEstimator<ITransformer>? decode = kind switch
             {
-                ImageColumnKind.Path => ml.Transforms.LoadImages(DecodedColumn, imageFolder, imageColumn),
-                ImageColumnKind.EncodedBytes => ml.Transforms.CopyColumns(DecodeBytes.InputColumn, imageColumn)
-                    .Append(ml.Transforms.CustomMapping(new DecodeBytes().GetMapping(), DecodeBytes.ContractName)),
+                ImageColumnKind.Path => transforms.LoadImages(DecodedColumn, imageFolder, imageColumn),
+                ImageColumnKind.EncodedBytes => transforms.CopyColumns(DecodeBytes.InputColumn, imageColumn)
+                    .Append(transforms.CustomMapping(new DecodeBytes().GetMapping(), DecodeBytes.ContractName)),
                 _ => null,
             };
             string source = kind == ImageColumnKind.Image ? imageColumn : DecodedColumn;
-            var resize = ml.Transforms.ResizeImages(ResizedColumn, info.Width, info.Height, source, ImageResizingEstimator.ResizingKind.IsoCrop, ImageResizingEstimator.Anchor.Center);
+            var resize = transforms.ResizeImages(ResizedColumn, width, height, source, ImageResizingEstimator.ResizingKind.IsoCrop, ImageResizingEstimator.Anchor.Center);
             chain = decode is null ? resize : decode.Append(resize);
         }
-        if (info.Channels == 1)
-            chain = chain.Append(ml.Transforms.ConvertToGrayscale(ResizedColumn, ResizedColumn));
-        return chain.Append(ml.Transforms.ExtractPixels(PixelsColumn, ResizedColumn,
-            info.Channels == 1 ? ImagePixelExtractingEstimator.ColorBits.Red : ImagePixelExtractingEstimator.ColorBits.Rgb,
+        if (channels == 1)
+            chain = chain.Append(transforms.ConvertToGrayscale(ResizedColumn, ResizedColumn));
+        return chain.Append(transforms.ExtractPixels(PixelsColumn, ResizedColumn,
+            channels == 1 ? ImagePixelExtractingEstimator.ColorBits.Red : ImagePixelExtractingEstimator.ColorBits.Rgb,
             ImagePixelExtractingEstimator.ColorsOrder.ARGB, interleavePixelColors: false,
-            scaleImage: info.PixelScale, offsetImage: 0f, outputAsFloatArray: true));
+            scaleImage: pixelScale, offsetImage: 0f, outputAsFloatArray: true));
     }
 
     /// <summary>A recorded resize and crop works on the original image: refuses a column of decoded images.</summary>
@@ -98,7 +108,10 @@ internal static class ImagePreprocessing
     }
 
     /// <summary>Columns the preprocessing adds, to drop once scoring is done.</summary>
-    public static string[] TemporaryColumns(ImageColumnKind kind, ResNetModelInfo info) => (kind, info.Preprocessing) switch
+    public static string[] TemporaryColumns(ImageColumnKind kind, OnnxModelInfo info) => TemporaryColumns(kind, info.Preprocessing);
+
+    /// <summary>Columns the preprocessing adds for a column kind and a resize and crop (or none).</summary>
+    public static string[] TemporaryColumns(ImageColumnKind kind, ResizeCrop? preprocessing) => (kind, preprocessing) switch
     {
         (_, not null) => [ToCropColumn, ResizedColumn, PixelsColumn],
         (ImageColumnKind.Image, _) => [ResizedColumn, PixelsColumn],
