@@ -193,6 +193,7 @@ internal static class TrainCommand
                 ImageWidth = card.ImageWidth,
                 Normalization = card.Normalization.ToInputNormalization(),
                 Preprocessing = geometry?.Geometry,
+                IncludeActivations = true, // as `resnet export` does by default: `resnet predict --explain` draws from them
             });
             Reports.WriteHistoryCsv(Path.Combine(dir, "metrics.csv"), result.History);
             EvaluationReport? report = null;
