@@ -125,6 +125,12 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         _ml = new MLContext(training.Seed).RegisterResNet();
     }
 
+    /// <summary>Images the normalization statistics are computed from: an evenly spaced sample, so large views start training quickly.</summary>
+    internal const int NormalizationSample = 1_000;
+
+    /// <summary>The training images of the last <see cref="Fit"/>, set before training starts (tests count their decodes).</summary>
+    internal DataViewImages? TrainingImages { get; private set; }
+
     /// <summary>What <see cref="Fit"/> last trained: epochs, losses, errors, stop reason. Null before the first fit.</summary>
     public TrainingResult? LastTraining { get; private set; }
 
@@ -170,12 +176,16 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         var spec = pretrained?.Model.Spec ?? archSpec;
         int size = pretrained?.Normalization.Height ?? o.ImageSize ?? spec.DefaultImageSize;
         int channels = spec.InputChannels;
-        var readInfo = new ResNetModelInfo(classes, channels, size, size, 1f, OnnxExporter.Input, OnnxExporter.ProbabilitiesOutput, null);
         void Warn(string m) { ch.Warning(MessageSensitivity.None, "{0}", m); o.MetricsCallback?.Report(TrainingProgress.Note(m)); }
+        var options = o.Training(spec, size, pretrained?.Normalization);
 
-        var train = TrainingDataReader.Read(_ml, input, kind, o.ImageColumnName, o.ImageFolder, o.LabelColumnName, readInfo, o.SkipUndecodableImages, Warn);
+        // Only references and labels are read here; the loader decodes each batch. Augmentations that rescale (ImageNet's)
+        // get the original image; the others get it at the training size, cropped as the scorer's IsoCrop resize crops it.
+        int? presentAt = !o.FreezeBackbone && options.Augmentation is ImageNetAugmentation ? null : size;
+        var train = TrainingDataReader.Read(input, kind, o.ImageColumnName, o.ImageFolder, o.LabelColumnName, classes, channels, presentAt, o.SkipUndecodableImages, Warn);
+        TrainingImages = train;
         ch.Info(MessageSensitivity.None, "{0}", $"ResNet: {train.Count} training images, {classes.Length} classes, {spec.Name} at {channels}x{size}x{size}");
-        InMemoryImages? validation = null;
+        DataViewImages? validation = null;
         if (o.ValidationSet is not null)
         {
             var vKind = ImagePreprocessing.Classify(o.ValidationSet.Schema, o.ImageColumnName);
@@ -184,10 +194,15 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
                 throw new InvalidDataException(
                     $"The validation set's label keys ({string.Join(", ", vClasses.Take(10))}) differ from the training set's ({string.Join(", ", classes.Take(10))}). " +
                     "Fit one MapValueToKey on the training data and apply the same transformer to both.");
-            validation = TrainingDataReader.Read(_ml, o.ValidationSet, vKind, o.ImageColumnName, o.ImageFolder, o.LabelColumnName, readInfo, o.SkipUndecodableImages, Warn);
+            validation = TrainingDataReader.Read(o.ValidationSet, vKind, o.ImageColumnName, o.ImageFolder, o.LabelColumnName, classes, channels, presentAt, o.SkipUndecodableImages, Warn);
         }
-
-        var options = o.Training(spec, size, pretrained?.Normalization);
+        // Statistics from an evenly spaced sample of the rows: each sampled image is decoded once and not kept.
+        if (options.FixedNormalization is null && !options.Resume)
+            options = options with
+            {
+                FixedNormalization = Normalization.Compute(train, new ImagePipeline(channels, size, size, null, o.FreezeBackbone ? Augmentation.None : options.Augmentation),
+                    options.Normalization, NormalizationSample),
+            };
 
         // Not disposed: LastTraining hands the trained network to the caller.
         var model = pretrained?.Model ?? new Trainer.Models.ResNetModel(spec, seed: options.Seed);
@@ -198,7 +213,7 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         if (o.FreezeBackbone)
         {
             // Head only: cache the frozen trunk's features once, then train the classifier on them.
-            normalization = options.FixedNormalization ?? Normalization.Compute(train, new ImagePipeline(channels, size, size, null, Augmentation.None), options.Normalization);
+            normalization = options.FixedNormalization ?? Normalization.Compute(train, new ImagePipeline(channels, size, size, null, Augmentation.None), options.Normalization, NormalizationSample);
             var history = HeadTrainer.Train(model, train, new ImagePipeline(channels, size, size, normalization, Augmentation.None),
                 new HeadTrainingOptions { Length = options.Length, BatchSize = Math.Min(options.BatchSize, 64), Seed = options.Seed, LearningRate = o.LearningRate ?? 0.05 },
                 progress, o.CancellationToken);
@@ -211,6 +226,10 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
             LastTraining = result;
             normalization = result.Card.Normalization;
         }
+        foreach (var source in new[] { train, validation })
+            if (source?.Undecodable is { Count: > 0 } bad)
+                Warn($"Skipped {bad.Count} image(s) that could not be decoded while training (each replaced by another image of its class): " +
+                     $"{string.Join("; ", bad.Take(10))}{(bad.Count > 10 ? "; ..." : "")}");
         ch.Info(MessageSensitivity.None, "{0}", $"ResNet: training stopped ({LastTraining.Stop}) after {LastTraining.History.Count} epoch(s) in {LastTraining.Elapsed.TotalSeconds:F0} s");
 
         byte[] onnx = OnnxExporter.Export(model, new OnnxExportOptions
