@@ -32,7 +32,7 @@ for r in $(seq "$pairs"); do
   echo "${line%\}},\"time_max_rss_mb\":$(( $(peak "$work/time-est") / 1024 ))}"
 
   rm -rf "$work/cli-run"
-  cmd=("$cli" train --data "$folder" --arch resnet18 --image-size 224 --batch-size "$batch" --iterations "$iterations" --validation 0 --output "$work/cli-run")
+  cmd=("$cli" train --data "$folder" --arch resnet18 --image-size 224 --batch-size "$batch" --iterations "$iterations" --validation 0 --normalize none --output "$work/cli-run")
   echo "# pair $r, CLI: $(date -u '+%H:%M:%S'), load $(cut -d' ' -f1-3 /proc/loadavg): ${cmd[*]}"
   start=$(date +%s.%N)
   /usr/bin/time -v -o "$work/time-cli" "${cmd[@]}" > "$work/out-cli"
