@@ -15,7 +15,23 @@ internal sealed class DataViewImages : IImageSource
     private readonly int[] _labels;
     private readonly bool _skipUndecodable;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<int, string> _undecodable = new();
-    private long _decodes;
+
+    /// <summary>What a fit keeps of its training images once it is done: their count, size and decodes, not their data.</summary>
+    internal sealed class Statistics(int count, int? size)
+    {
+        private long _decodes;
+
+        /// <summary>Number of images.</summary>
+        public int Count => count;
+
+        /// <summary>The square size images are presented at, or null for their own size.</summary>
+        public int? Size => size;
+
+        /// <summary>Images decoded so far.</summary>
+        public long Decodes => Interlocked.Read(ref _decodes);
+
+        internal void Decoded() => Interlocked.Increment(ref _decodes);
+    }
 
     /// <param name="paths">One file per image, or null when <paramref name="encoded"/> holds the images.</param>
     /// <param name="encoded">One encoded image (PNG, JPEG, ...) per image, or null when <paramref name="paths"/> does.</param>
@@ -40,7 +56,11 @@ internal sealed class DataViewImages : IImageSource
         Channels = channels;
         Size = size;
         _skipUndecodable = skipUndecodable;
+        Stats = new Statistics(labels.Length, size);
     }
+
+    /// <summary>The count, size and decodes of these images (kept by the estimator after the fit, without the images).</summary>
+    public Statistics Stats { get; }
 
     /// <inheritdoc />
     public int Count => _labels.Length;
@@ -55,7 +75,7 @@ internal sealed class DataViewImages : IImageSource
     public int? Size { get; }
 
     /// <summary>Images decoded so far (each <see cref="Load"/> decodes one).</summary>
-    public long Decodes => Interlocked.Read(ref _decodes);
+    public long Decodes => Stats.Decodes;
 
     /// <summary>Images that passed the header check but failed to decode while training, and were replaced.</summary>
     public IReadOnlyList<string> Undecodable => _undecodable.OrderBy(kv => kv.Key).Select(kv => kv.Value).ToArray();
@@ -93,7 +113,7 @@ internal sealed class DataViewImages : IImageSource
 
     private RawImage LoadExact(int i)
     {
-        Interlocked.Increment(ref _decodes);
+        Stats.Decoded();
         int? width = null, height = null;
         if (Size is int s) (width, height) = ResizeCropTransform.ShorterSideTo(_sizes[i].Width, _sizes[i].Height, s);
         var image = _paths is not null

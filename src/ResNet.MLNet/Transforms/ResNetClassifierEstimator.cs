@@ -32,7 +32,11 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         /// <summary>Architecture name (<c>resnet20</c>, <c>resnet56</c>, <c>resnet18</c>, <c>plain-20</c>, ...; see <see cref="ResNetNames"/>). Default <c>resnet20</c>.</summary>
         public string Architecture { get; set; } = "resnet20";
 
-        /// <summary>The image column: an image (LoadImages), encoded bytes (LoadRawImageBytes) or a path. Default <c>Image</c>.</summary>
+        /// <summary>
+        /// The image column: an image (LoadImages), encoded bytes (LoadRawImageBytes) or a path. Default <c>Image</c>. Fit holds only
+        /// the paths (an image column is read through the path column LoadImages loaded it from) or the encoded bytes, and decodes
+        /// each batch as training needs it, so the data may be larger than memory.
+        /// </summary>
         public string ImageColumnName { get; set; } = "Image";
 
         /// <summary>Folder that relative paths in a path-typed image column are resolved against. Default: none.</summary>
@@ -82,7 +86,10 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         /// <summary>Stops training after the current iteration (a checkpoint is written when <c>CheckpointDirectory</c> is set). Default: none.</summary>
         public CancellationToken CancellationToken { get; set; }
 
-        /// <summary>Skip rows whose image cannot be decoded (with a warning) instead of failing. Default false.</summary>
+        /// <summary>
+        /// Skip rows whose image cannot be decoded (with a warning) instead of failing. Default false. Headers are checked before
+        /// training; an image that fails only when a batch decodes it is replaced by another image of its class.
+        /// </summary>
         public bool SkipUndecodableImages { get; set; }
 
         /// <summary>Images per ONNX Runtime call when scoring. Default 32.</summary>
@@ -128,8 +135,8 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
     /// <summary>Images the normalization statistics are computed from: an evenly spaced sample, so large views start training quickly.</summary>
     internal const int NormalizationSample = 1_000;
 
-    /// <summary>The training images of the last <see cref="Fit"/>, set before training starts (tests count their decodes).</summary>
-    internal DataViewImages? TrainingImages { get; private set; }
+    /// <summary>The count and decodes of the last <see cref="Fit"/>'s training images, set before training starts (tests count decodes).</summary>
+    internal DataViewImages.Statistics? TrainingImages { get; private set; }
 
     /// <summary>What <see cref="Fit"/> last trained: epochs, losses, errors, stop reason. Null before the first fit.</summary>
     public TrainingResult? LastTraining { get; private set; }
@@ -183,7 +190,7 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         // get the original image; the others get it at the training size, cropped as the scorer's IsoCrop resize crops it.
         int? presentAt = !o.FreezeBackbone && options.Augmentation is ImageNetAugmentation ? null : size;
         var train = TrainingDataReader.Read(input, kind, o.ImageColumnName, o.ImageFolder, o.LabelColumnName, classes, channels, presentAt, o.SkipUndecodableImages, Warn);
-        TrainingImages = train;
+        TrainingImages = train.Stats;
         ch.Info(MessageSensitivity.None, "{0}", $"ResNet: {train.Count} training images, {classes.Length} classes, {spec.Name} at {channels}x{size}x{size}");
         DataViewImages? validation = null;
         if (o.ValidationSet is not null)

@@ -69,13 +69,13 @@ internal static class TrainingDataReader
         var refs = new References();
         int missingLabels = 0;
         var labelCol = data.Schema[labelColumn];
-        (DataViewSchema.Column Column, string Prefix)? source = kind switch
+        (DataViewSchema.Column Column, Func<string, string> Resolve)? source = kind switch
         {
-            ImageColumnKind.Path => (data.Schema[imageColumn], imageFolder is null ? "" : imageFolder.TrimEnd('/', '\\') + Path.DirectorySeparatorChar),
-            ImageColumnKind.Image => SourcePathColumn(data, imageColumn),
+            ImageColumnKind.Path => (data.Schema[imageColumn], v => imageFolder is null ? v : Path.Combine(imageFolder, v)),
+            ImageColumnKind.Image => SourcePathColumn(data, imageColumn) is var (column, prefix) ? (column, v => prefix + v) : null,
             _ => null,
         };
-        if (source is var (pathCol, prefix))
+        if (source is var (pathCol, resolve))
         {
             using var cursor = data.GetRowCursor([pathCol, labelCol]);
             var getPath = cursor.GetGetter<ReadOnlyMemory<char>>(pathCol);
@@ -87,7 +87,7 @@ internal static class TrainingDataReader
                 getLabel(ref label);
                 if (label == 0) { missingLabels++; continue; }
                 getPath(ref text);
-                string path = prefix + text.ToString();
+                string path = resolve(text.ToString());
                 string name = $"row {row} ('{path}')";
                 (int, int)? header = !File.Exists(path) ? null : ImageDecoder.Probe(path);
                 if (header is null) refs.Bad.Add($"{name} ({(File.Exists(path) ? new FileInfo(path).Length == 0 ? "an empty file" : "not a decodable image" : "the file does not exist")})");
