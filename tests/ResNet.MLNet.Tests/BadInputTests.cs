@@ -106,13 +106,41 @@ public sealed class BadInputTests : IDisposable
         Assert.Contains(warnings, w => w.Contains("Skipped 1 image(s)") && w.Contains("broken.png"));
         Assert.Equal(2, estimator.LastTraining!.Card.ClassNames.Count);
 
-        // An image column made by LoadImages fails upstream, where nothing can be skipped: the message says what to do.
+        // An image column made by LoadImages is streamed from the path column it was loaded from, so skipping works there too.
+        lock (warnings) warnings.Clear();
         var upstream = Tiny();
         upstream.SkipUndecodableImages = true;
-        var ex2 = Assert.Throws<InvalidDataException>(() =>
-            _ml.Transforms.LoadImages("Image", null, "ImagePath").Append(_ml.Transforms.Conversion.MapValueToKey("Label"))
-                .Append(_ml.Transforms.ResNetClassifier(upstream)).Fit(data));
-        Assert.Contains("Pass the path column", ex2.Message);
+        var fromImages = ml.Transforms.ResNetClassifier(upstream);
+        ml.Transforms.LoadImages("Image", null, "ImagePath").Append(ml.Transforms.Conversion.MapValueToKey("Label")).Append(fromImages).Fit(data);
+        Assert.Contains(warnings, w => w.Contains("Skipped 1 image(s)") && w.Contains("broken.png"));
+        Assert.Equal(8, fromImages.TrainingImages!.Count);
+    }
+
+    [Fact]
+    public void TruncatedImage_FoundWhileStreaming_FailsNamingTheFile_OrIsReplacedWithAWarning()
+    {
+        var data = Folder(2, 4);
+        // A PNG cut in half passes the header check that runs before training; it fails only when a batch decodes it.
+        string cut = Path.Combine(_root, "data", "c1", "cut.png");
+        ImageFolderTests.WritePng(cut, 64, 64, new SKColor(10, 200, 30));
+        byte[] whole = File.ReadAllBytes(cut);
+        File.WriteAllBytes(cut, whole[..(whole.Length / 2)]);
+        data = _ml.Data.LoadImagesFromDirectory(Path.Combine(_root, "data"));
+        var keys = _ml.Transforms.Conversion.MapValueToKey("Label");
+        var ex = Assert.Throws<InvalidDataException>(() => keys.Append(_ml.Transforms.ResNetClassifier(Tiny("ImagePath"))).Fit(data));
+        Assert.Contains("cut.png", ex.Message);
+        Assert.Contains("could not be decoded", ex.Message);
+        Assert.Contains("SkipUndecodableImages", ex.Message);
+
+        var warnings = new List<string>();
+        var ml = new MLContext(seed: 0);
+        ml.Log += (_, e) => { if (e.Message.Contains("Skipped")) lock (warnings) warnings.Add(e.Message); };
+        var options = Tiny("ImagePath");
+        options.SkipUndecodableImages = true;
+        var estimator = ml.Transforms.ResNetClassifier(options);
+        ml.Transforms.Conversion.MapValueToKey("Label").Append(estimator).Fit(data);
+        Assert.Contains(warnings, w => w.Contains("Skipped 1 image(s) that could not be decoded while training") && w.Contains("cut.png"));
+        Assert.Equal(9, estimator.TrainingImages!.Count); // the row stays; each time it is drawn, another image of its class takes its place
     }
 
     [Fact]

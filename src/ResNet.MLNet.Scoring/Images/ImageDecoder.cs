@@ -101,6 +101,16 @@ public static class ImageDecoder
         return codec is null ? null : (codec.Info.Width, codec.Info.Height);
     }
 
+    /// <summary>Reads only the header of an image held in memory; null when the bytes are not a decodable image.</summary>
+    public static (int Width, int Height)? Probe(byte[] data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (data.Length == 0) return null;
+        using var skData = SKData.CreateCopy(data);
+        using var codec = SKCodec.Create(skData);
+        return codec is null ? null : (codec.Info.Width, codec.Info.Height);
+    }
+
     /// <summary>1 when the file is stored as grayscale, 3 otherwise; null when it is not a decodable image.</summary>
     public static int? ProbeChannels(string path)
     {
@@ -111,6 +121,14 @@ public static class ImageDecoder
 
     /// <summary>Writes an 8-bit image as PNG (gray or RGB), e.g. to export a dataset as an image folder.</summary>
     public static void SavePng(RawImage image, string path)
+    {
+        byte[] png = EncodePng(image);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        File.WriteAllBytes(path, png);
+    }
+
+    /// <summary>An 8-bit image (gray or RGB) encoded as PNG, losslessly.</summary>
+    public static byte[] EncodePng(RawImage image)
     {
         var info = new SKImageInfo(image.Width, image.Height, image.Channels == 1 ? SKColorType.Gray8 : SKColorType.Rgba8888, SKAlphaType.Opaque);
         using var bitmap = new SKBitmap(info);
@@ -128,8 +146,6 @@ public static class ImageDecoder
                 span[4 * i + 3] = 255;
             }
         using var data = bitmap.Encode(SKEncodedImageFormat.Png, 100);
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        using var file = File.Create(path);
-        data.SaveTo(file);
+        return data.ToArray();
     }
 }

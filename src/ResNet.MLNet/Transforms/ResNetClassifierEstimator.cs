@@ -24,7 +24,11 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         /// <summary>Architecture name (<c>resnet20</c>, <c>resnet56</c>, <c>resnet18</c>, <c>plain-20</c>, ...; see <see cref="ResNetNames"/>). Default <c>resnet20</c>.</summary>
         public string Architecture { get; set; } = "resnet20";
 
-        /// <summary>The image column: an image (LoadImages), encoded bytes (LoadRawImageBytes) or a path. Default <c>Image</c>.</summary>
+        /// <summary>
+        /// The image column: an image (LoadImages), encoded bytes (LoadRawImageBytes) or a path. Default <c>Image</c>. Fit holds only
+        /// the paths (an image column is read through the path column LoadImages loaded it from) or the encoded bytes, and decodes
+        /// each batch as training needs it, so the data may be larger than memory.
+        /// </summary>
         public string ImageColumnName { get; set; } = "Image";
 
         /// <summary>Folder that relative paths in a path-typed image column are resolved against. Default: none.</summary>
@@ -86,7 +90,10 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         /// <summary>Stops training after the current iteration (a checkpoint is written when <c>CheckpointDirectory</c> is set). Default: none.</summary>
         public CancellationToken CancellationToken { get; set; }
 
-        /// <summary>Skip rows whose image cannot be decoded (with a warning) instead of failing. Default false.</summary>
+        /// <summary>
+        /// Skip rows whose image cannot be decoded (with a warning) instead of failing. Default false. Headers are checked before
+        /// training; an image that fails only when a batch decodes it is replaced by another image of its class.
+        /// </summary>
         public bool SkipUndecodableImages { get; set; }
 
         /// <summary>Images per ONNX Runtime call when scoring. Default 32.</summary>
@@ -133,6 +140,12 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         // ML.NET's own transforms used inside (decode, resize, pixels, ONNX) are built in the caller's context: its log and GPU settings apply.
         _ml = MLEnvironment.Of(env);
     }
+
+    /// <summary>Images the normalization statistics are computed from: an evenly spaced sample, so large views start training quickly.</summary>
+    internal const int NormalizationSample = 1_000;
+
+    /// <summary>The count and decodes of the last <see cref="Fit"/>'s training images, set before training starts (tests count decodes).</summary>
+    internal DataViewImages.Statistics? TrainingImages { get; private set; }
 
     /// <summary>What <see cref="Fit"/> last trained: epochs, losses, errors, stop reason. Null before the first fit.</summary>
     public TrainingResult? LastTraining { get; private set; }
@@ -185,10 +198,16 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         int size = pretrained?.ImageSize ?? o.ImageSize ?? spec.DefaultImageSize;
         int channels = spec.InputChannels;
         void Warn(string m) { ch.Warning(MessageSensitivity.None, "{0}", m); o.MetricsCallback?.Report(TrainingProgress.Note(m)); }
+        var options = o.Training(spec, size, pretrained?.Normalization);
 
-        var train = TrainingDataReader.Read(_ml, input, kind, o.ImageColumnName, o.ImageFolder, o.LabelColumnName, classes, channels, size, size, o.SkipUndecodableImages, Warn, geometry);
+        // Only references and labels are read here; the loader decodes each batch. Augmentations that rescale (ImageNet's)
+        // get the original image; the others get it at the training size, cropped as the scorer's IsoCrop resize crops it.
+        // A catalog entry's resize and crop also need the original (applied below, as the exported model's scorer applies it).
+        int? presentAt = geometry is not null || (!o.FreezeBackbone && options.Augmentation is ImageNetAugmentation) ? null : size;
+        var train = TrainingDataReader.Read(input, kind, o.ImageColumnName, o.ImageFolder, o.LabelColumnName, classes, channels, presentAt, o.SkipUndecodableImages, Warn);
+        TrainingImages = train.Stats;
         ch.Info(MessageSensitivity.None, "{0}", $"ResNet: {train.Count} training images, {classes.Length} classes, {spec.Name} at {channels}x{size}x{size}");
-        InMemoryImages? validation = null;
+        DataViewImages? validation = null;
         if (o.ValidationSet is not null)
         {
             var vKind = ImagePreprocessing.Classify(o.ValidationSet.Schema, o.ImageColumnName);
@@ -197,10 +216,20 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
                 throw new InvalidDataException(
                     $"The validation set's label keys ({string.Join(", ", vClasses.Take(10))}) differ from the training set's ({string.Join(", ", classes.Take(10))}). " +
                     "Fit one MapValueToKey on the training data and apply the same transformer to both.");
-            validation = TrainingDataReader.Read(_ml, o.ValidationSet, vKind, o.ImageColumnName, o.ImageFolder, o.LabelColumnName, classes, channels, size, size, o.SkipUndecodableImages, Warn, geometry);
+            validation = TrainingDataReader.Read(o.ValidationSet, vKind, o.ImageColumnName, o.ImageFolder, o.LabelColumnName, classes, channels, presentAt, o.SkipUndecodableImages, Warn);
         }
-
-        var options = o.Training(spec, size, pretrained?.Normalization);
+        // With a catalog entry: evaluation (and training, unless its augmentation crops the original itself) sees the entry's crop.
+        var entryTransform = o.PretrainedModel?.Transform;
+        IImageSource trainImages = entryTransform is not null && (o.FreezeBackbone || options.Augmentation is not RandomResizedCropAugmentation)
+            ? new ResizeCropSource(train, entryTransform) : train;
+        IImageSource? validationImages = entryTransform is not null && validation is not null ? new ResizeCropSource(validation, entryTransform) : validation;
+        // Statistics from an evenly spaced sample of the rows: each sampled image is decoded once and not kept.
+        if (options.FixedNormalization is null && !options.Resume)
+            options = options with
+            {
+                FixedNormalization = Normalization.Compute(trainImages, new ImagePipeline(channels, size, size, null, o.FreezeBackbone ? Augmentation.None : options.Augmentation),
+                    options.Normalization, NormalizationSample),
+            };
 
         // Not disposed: LastTraining hands the trained network to the caller.
         var model = pretrained?.Model ?? new Trainer.Models.ResNetModel(spec, seed: options.Seed);
@@ -211,8 +240,8 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         if (o.FreezeBackbone)
         {
             // Head only: cache the frozen trunk's features once, then train the classifier on them.
-            normalization = options.FixedNormalization ?? Normalization.Compute(train, new ImagePipeline(channels, size, size, null, Augmentation.None), options.Normalization);
-            var history = HeadTrainer.Train(model, train, new ImagePipeline(channels, size, size, normalization, Augmentation.None),
+            normalization = options.FixedNormalization ?? Normalization.Compute(trainImages, new ImagePipeline(channels, size, size, null, Augmentation.None), options.Normalization, NormalizationSample);
+            var history = HeadTrainer.Train(model, trainImages, new ImagePipeline(channels, size, size, normalization, Augmentation.None),
                 new HeadTrainingOptions { Length = options.Length, BatchSize = Math.Min(options.BatchSize, 64), Seed = options.Seed, LearningRate = o.LearningRate ?? 0.05, FeatureCacheFolder = o.WorkspaceFolder },
                 progress, o.CancellationToken);
             LastTraining = new TrainingResult(model, new ModelCard(spec, classes, size, size, normalization, Augmentation.None), history,
@@ -220,10 +249,14 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         }
         else
         {
-            var result = ResNetTrainer.Train(model, train, validation, options, progress, o.CancellationToken);
+            var result = ResNetTrainer.Train(model, trainImages, validationImages, options, progress, o.CancellationToken);
             LastTraining = result;
             normalization = result.Card.Normalization;
         }
+        foreach (var source in new[] { train, validation })
+            if (source?.Undecodable is { Count: > 0 } bad)
+                Warn($"Skipped {bad.Count} image(s) that could not be decoded while training (each replaced by another image of its class): " +
+                     $"{string.Join("; ", bad.Take(10))}{(bad.Count > 10 ? "; ..." : "")}");
         ch.Info(MessageSensitivity.None, "{0}", $"ResNet: training stopped ({LastTraining.Stop}) after {LastTraining.History.Count} epoch(s) in {LastTraining.Elapsed.TotalSeconds:F0} s");
 
         byte[] onnx = OnnxExporter.Export(model, new OnnxExportOptions
