@@ -134,6 +134,11 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
             throw new InvalidTrainingOptionException(nameof(Options.WorkspaceFolder), $"'{workspace}'", !options.FreezeBackbone
                 ? "it keeps the features of head-only training: set FreezeBackbone = true as well, or leave it unset (CheckpointDirectory keeps checkpoints of full training)"
                 : "give a folder (it is created when missing), not an empty name or an existing file");
+        // The exported model's scorer applies the entry's resize and crop in the ML.NET pipeline: refuse one it cannot apply now, not after training.
+        if (options.PretrainedModel?.Transform?.Geometry is { } g && !ResizeCropImages.Supported.Contains(g))
+            throw new InvalidTrainingOptionException(nameof(Options.PretrainedModel), $"'{options.PretrainedModel.Name}' (resize {g.ResizeSize}, crop {g.CropSize})",
+                "ML.NET pipelines apply the catalog's preprocessing only (" + string.Join(", ", ResizeCropImages.Supported.Select(s => $"resize {s.ResizeSize}, crop {s.CropSize}")) +
+                "); use a catalog entry's Transform, or train with `resnet train` and score with OnnxScorer.ScoreFiles, which applies any");
         // Fail on a bad architecture name or training value now, not after loading the data.
         var spec = ResNetSpec.Parse(options.Architecture) with { InputChannels = options.Channels };
         _ = options.Training(spec, options.ImageSize ?? spec.DefaultImageSize, null);
