@@ -119,7 +119,7 @@ internal static class TrainCommand
             var inv = CultureInfo.InvariantCulture;
             // Every setting is checked before the data is read or a file is written.
             var pretrained = o.PretrainedEntry(parse);
-            if (pretrained is not null && parse.GetResult(o.Arch) is not null && ResNetSpec.Parse(parse.GetValue(o.Arch)!).Name != ResNetSpec.Parse(pretrained.Architecture).Name)
+            if (pretrained is not null && parse.GetResult(o.Arch) is { Implicit: false } && ResNetSpec.Parse(parse.GetValue(o.Arch)!).Name != ResNetSpec.Parse(pretrained.Architecture).Name)
                 throw new ArgumentException($"--arch {parse.GetValue(o.Arch)} and --pretrained {pretrained.Name} name different networks; --pretrained decides the architecture, so leave --arch out.");
             var arch = ResNetSpec.Parse(pretrained?.Architecture ?? parse.GetValue(o.Arch)!);
             string checkpoints = ResumeFolder(parse, o, outDir);

@@ -41,7 +41,7 @@ def main():
         for path in images:
             x = prep(Image.open(path).convert("RGB")).unsqueeze(0)
             features.append(model(x)[0].numpy())
-    np.asarray(features, dtype=np.float32).reshape(len(images), -1).tofile(f"{out_dir}/features.bin")
+    np.asarray(features, dtype=np.float32).reshape(-1).tofile(f"{out_dir}/features.bin")
     print(f"torch {torch.__version__} torchvision {torchvision.__version__}")
 
 
