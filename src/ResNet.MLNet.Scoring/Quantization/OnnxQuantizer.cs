@@ -47,6 +47,8 @@ public static class OnnxQuantizer
         string source = $"ONNX model '{modelPath}'";
         var model = Parse(File.ReadAllBytes(modelPath), source);
         var (shape, range) = Check(model, source);
+        // Calibration images are prepared as the scorer prepares them: the model's recorded resize and crop, else stretched.
+        var info = InfoOf(model, shape, source);
 
         var paths = calibration.ToList();
         string where = paths.Count == 1 ? $"'{paths[0]}'" : $"the {paths.Count} calibration paths";
@@ -61,7 +63,7 @@ public static class OnnxQuantizer
         {
             try
             {
-                decoded.Add(ImageDecoder.Decode(f, shape[0], shape[2], shape[1]));
+                decoded.Add(ImageTensors.Decode(f, info));
             }
             catch (CorruptDataException ex)
             {
@@ -145,6 +147,24 @@ public static class OnnxQuantizer
             throw new OnnxModelFormatException($"{source} is not an image classifier: the quantizer needs one float input of shape [N, C, H, W] with fixed C, H and W.");
         var range = model.MetadataProps.FirstOrDefault(p => p.Key == OnnxMetadataKeys.InputRange)?.Value == "0..255" ? PixelRange.ZeroTo255 : PixelRange.ZeroToOne;
         return ([(int)dims[1].DimValue, (int)dims[2].DimValue, (int)dims[3].DimValue], range);
+    }
+
+    // The model's input as the scorer reads it (OnnxModelInfo.FromMetadata), from the graph and its metadata.
+    private static OnnxModelInfo InfoOf(ModelProto model, int[] shape, string source)
+    {
+        var metadata = model.MetadataProps.GroupBy(p => p.Key, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().Value, StringComparer.Ordinal);
+        // The class count only checks the class names against the graph: the classifier output's width when the graph fixes it.
+        var output = model.Graph.Output.FirstOrDefault(o => o.Name is OnnxNames.ProbabilitiesOutput or OnnxNames.LogitsOutput);
+        var dims = output?.Type?.TensorType?.Shape?.Dim;
+        int classes;
+        if (dims is { Count: 2 } && dims[1].ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue && dims[1].DimValue > 0)
+            classes = (int)dims[1].DimValue;
+        else
+        {
+            metadata.Remove(OnnxMetadataKeys.ClassNames);
+            classes = 1;
+        }
+        return OnnxModelInfo.FromMetadata(metadata, shape[0], shape[1], shape[2], classes, source);
     }
 
     private static (byte[], QuantizationSummary) Quantize(ModelProto model, IReadOnlyList<float[]> images, QuantizationOptions options, string source, string where, int skipped)

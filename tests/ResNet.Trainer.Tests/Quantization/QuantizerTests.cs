@@ -188,6 +188,51 @@ public class QuantizerTests
     }
 
     [Fact]
+    public void CalibrationFolder_IsPreparedWithTheModelsRecordedResizeAndCrop_AsTheScorerPreparesIt()
+    {
+        // A model that records "resize the shorter side to 48, crop the centre 32x32", and 96x48 calibration images whose
+        // centre (the crop) is dark noise and whose sides are white: stretching them to 32x32 would bring the white in.
+        using var model = OnnxTestModels.Trained(OnnxTestModels.Spec("resnet20"), seed: 3, imageSize: 32);
+        string dir = TestData.TempDir();
+        string fp32 = Path.Combine(dir, "crop.onnx");
+        OnnxExporter.Export(model, fp32, new OnnxExportOptions { ImageHeight = 32, Normalization = InputNormalization.ImageNet, Preprocessing = new ResizeCrop(48, 32) });
+        string images = Path.Combine(dir, "calibration");
+        var rng = new Random(11);
+        for (int i = 0; i < 20; i++)
+        {
+            var pixels = new byte[96 * 48 * 3];
+            for (int y = 0; y < 48; y++)
+                for (int x = 0; x < 96; x++)
+                    for (int c = 0; c < 3; c++)
+                        pixels[(y * 96 + x) * 3 + c] = x is >= 32 and < 64 ? (byte)rng.Next(0, 100) : (byte)255;
+            ImageDecoder.SavePng(new RawImage(pixels, 96, 48, 3), Path.Combine(images, $"{i:D2}.png"));
+        }
+
+        string output = Path.Combine(dir, "crop.int8.onnx");
+        var summary = OnnxQuantizer.Quantize(fp32, [images], output);
+        Assert.Equal(20, summary.CalibrationImages);
+
+        using var scorer = new OnnxScorer(fp32);
+        Assert.Equal(new ResizeCrop(48, 32), scorer.Info.Preprocessing);
+        var files = ImageTensors.FindImages([images]);
+        var cropped = files.Select(f => ImageTensors.Load(f, scorer.Info)).ToList();
+        var stretched = files.Select(f => ImageTensors.Load(f, 3, 32, 32, scorer.Info.Normalization.Range)).ToList();
+        Assert.True(cropped[0].Max() < 100 / 255f + 1e-6f, "the crop should hold the dark centre only");
+        // The folder gives exactly the ranges of the images prepared as the scorer prepares them, and not those of stretched ones.
+        var (fromCropped, _) = OnnxQuantizer.Quantize(File.ReadAllBytes(fp32), cropped);
+        var (fromStretched, _) = OnnxQuantizer.Quantize(File.ReadAllBytes(fp32), stretched);
+        Assert.Equal(Scales(fromCropped), Scales(File.ReadAllBytes(output)));
+        Assert.NotEqual(Scales(fromStretched), Scales(File.ReadAllBytes(output)));
+    }
+
+    // The scalar float initializers of a QDQ model (the activations' scales: the calibration's result), by tensor name.
+    private static List<(string, float)> Scales(byte[] model) =>
+        [.. ModelProto.Parser.ParseFrom(model).Graph.Initializer
+            .Where(t => t.DataType == (int)TensorProto.Types.DataType.Float && t.Dims.Aggregate(1L, (a, d) => a * d) == 1)
+            .Select(t => (t.Name, t.FloatData.Count == 1 ? t.FloatData[0] : BitConverter.ToSingle(t.RawData.Span)))
+            .OrderBy(t => t.Name, StringComparer.Ordinal)];
+
+    [Fact]
     public void UnreadableCalibrationImages_AreSkippedWithAWarning()
     {
         string dir = TestData.FashionFolder(2); // 20 images
