@@ -64,6 +64,8 @@ if [ -d "$resolution_cache" ]; then
     rm -f "$entry" "${entry%.resolvedReferences.paths}.csx"
   done || true
 fi
+# At CI scale, TransferLearning's pretrained network comes from a local mirror (see ../ci-weights.sh).
+source "$here/../ci-weights.sh"
 export DOTNET_ROLL_FORWARD=Major   # dotnet-repl 0.3.259 targets an older runtime than the SDK here
 export DOTNET_CLI_TELEMETRY_OPTOUT=1
 

@@ -8,6 +8,8 @@ set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export RESNET_NOTEBOOK_SCALE="${RESNET_NOTEBOOK_SCALE:-ci}"
 export DOTNET_CLI_TELEMETRY_OPTOUT=1
+# At CI scale, TransferLearning's pretrained network comes from a local mirror (see ../ci-weights.sh).
+source "$here/../ci-weights.sh"
 apps=("$@")
 if [ ${#apps[@]} -eq 0 ]; then apps=("$here/Quickstart.cs" "$here/TransferLearning.cs" "$here/Degradation.cs" "$here/CifarRecipe.cs"); fi
 failed=0
