@@ -4,6 +4,7 @@
 //   where the time goes: ONNX Runtime's per-operator profile of the INT8 (and float) graphs;
 //   accuracy: a ResNet-20 trained briefly on the full Fashion-MNIST training set, float vs INT8 on the 10,000 test images.
 // Usage: dotnet run -c Release --project bench/quant [-- --threads 2 --seconds 1 --repeats 8 --epochs 1]
+//        [--parts resnet18,resnet20,accuracy]  (a subset, for probing; the recorded runs use all three)
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -35,10 +36,12 @@ Console.WriteLine($"load average at start: {LoadAverage()}");
 Console.WriteLine($"threads: {threads} (ONNX Runtime intra-op, TorchSharp); {seconds}s per measurement; {repeats} paired repeats");
 Console.WriteLine();
 
-Speed(ResNetSpec.ResNet18(), 224, [1, 4, 8, 16], profile: true);
-Speed(ResNetSpec.ResNet20(), 32, [8, 32, 64, 128], profile: true);
-Accuracy();
+var parts = ArgString("--parts", "resnet18,resnet20,accuracy").Split(',');
+if (parts.Contains("resnet18")) Speed(ResNetSpec.ResNet18(), 224, [1, 4, 8, 16], profile: true);
+if (parts.Contains("resnet20")) Speed(ResNetSpec.ResNet20(), 32, [8, 32, 64, 128], profile: true);
+if (parts.Contains("accuracy")) Accuracy();
 Console.WriteLine($"load average at end: {LoadAverage()}");
+Directory.Delete(work, recursive: true);
 
 void Speed(ResNetSpec spec, int size, int[] batches, bool profile)
 {
@@ -55,6 +58,8 @@ void Speed(ResNetSpec spec, int size, int[] batches, bool profile)
     string fp32Path = Path.Combine(work, $"{spec.Name}-{size}.onnx"), int8Path = Path.Combine(work, $"{spec.Name}-{size}.int8.onnx");
     File.WriteAllBytes(fp32Path, fp32);
     File.WriteAllBytes(int8Path, int8);
+    string int8AllPath = Path.Combine(work, $"{spec.Name}-{size}.int8-conv1.onnx");
+    File.WriteAllBytes(int8AllPath, int8All);
     Console.WriteLine($"file size: float {fp32.Length:N0} bytes, INT8 {int8.Length:N0} bytes ({(double)int8.Length / fp32.Length:F3}x)");
     Console.WriteLine($"optimized INT8 graph (ORT_ENABLE_ALL): {OptimizedOps(int8Path)}");
 
@@ -107,6 +112,7 @@ void Speed(ResNetSpec spec, int size, int[] batches, bool profile)
     if (profile)
     {
         Profile(int8Path, "INT8", bq, size, data);
+        Profile(int8AllPath, "INT8 with the first conv in 8-bit", bq, size, data);
         Profile(fp32Path, "float", bf, size, data);
     }
     Console.WriteLine();
@@ -145,8 +151,9 @@ string OptimizedOps(string path)
 void Profile(string path, string name, int batch, int size, float[] data)
 {
     using var so = Options();
-    so.EnableProfiling = true;
+    // The prefix first: EnableProfiling takes the prefix set at that moment (else the files land in the current folder).
     so.ProfileOutputPathPrefix = Path.Combine(work, Path.GetFileNameWithoutExtension(path) + "-profile");
+    so.EnableProfiling = true;
     string file;
     using (var session = new InferenceSession(path, so))
     {
@@ -198,7 +205,7 @@ void Accuracy()
     int[] fp = QuantizedModelComparison.Predict(reference, images);
     double fpAcc = (double)fp.Where((p, i) => p == labels[i]).Count() / fp.Length;
     Console.WriteLine($"float: {fpAcc:P2} on {fp.Length:N0} test images; file {fp32.Length:N0} bytes");
-    foreach (var (method, firstFloat) in new[] { (CalibrationMethod.MinMax, false), (CalibrationMethod.Percentile, false), (CalibrationMethod.Entropy, false), (CalibrationMethod.MinMax, true) })
+    foreach (var (method, firstFloat) in new[] { (CalibrationMethod.Percentile, true), (CalibrationMethod.MinMax, true), (CalibrationMethod.Percentile, false), (CalibrationMethod.MinMax, false), (CalibrationMethod.Entropy, false) })
     {
         var (int8, _) = OnnxQuantizer.Quantize(fp32, calibration, new QuantizationOptions { Method = method, KeepFirstConvFloat = firstFloat, Threads = threads });
         using var q = new OnnxScorer(int8, new OnnxScorerOptions { IntraOpThreads = threads, MaxBatchSize = 128 });
@@ -225,6 +232,12 @@ static double Median(List<double> v)
 }
 
 static string LoadAverage() => File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "n/a";
+
+string ArgString(string name, string fallback)
+{
+    int i = Array.IndexOf(args, name);
+    return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+}
 
 int ArgInt(string name, int fallback)
 {

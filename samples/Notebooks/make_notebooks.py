@@ -301,7 +301,7 @@ var imported = OnnxImporter.ImportDnnImageFeaturizer(
 string imagenetWeights = Path.Combine(work, "resnet18-imagenet.dat");
 ResNetWeights.Save(imported.Model, imagenetWeights);
 var trunkSpec = imported.Model.Spec;
-Console.WriteLine($"imported {trunkSpec.Name}: stages [{string.Join(", ", trunkSpec.StageDepths)}], {imported.Model.parameters().Sum(p => p.numel()):N0} parameters, input {imported.ImageHeight}x{imported.ImageWidth}");
+Console.WriteLine($"imported {trunkSpec.Name}: stages [{string.Join(", ", trunkSpec.StageDepths)}], {imported.Model.parameters().Sum(p => p.numel()):N0} parameters, input {imported.Info.Height}x{imported.Info.Width}");
 imported.Model.Dispose();
 '''),
     md('''

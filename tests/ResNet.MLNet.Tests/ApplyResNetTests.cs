@@ -1,5 +1,6 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
+using ResNet.MLNet.Transforms;
 
 namespace ResNet.MLNet.Tests;
 
@@ -92,6 +93,71 @@ public sealed class ApplyResNetTests(TrainedPipelineFixture f) : IClassFixture<T
         ml.Model.Save(model, f.Test.Schema, zip);
         var loaded = new MLContext().RegisterResNet().Model.Load(zip, out _);
         AssertSame(scored.GetColumn<float[]>("Score").ToList(), loaded.Transform(f.Test), 1e-5);
+    }
+
+    [Fact]
+    public void SaveQuantizedOnnx_FromTheFittedPipeline_ScoresThroughApplyResNet_WithinOnePointAndAgreeingOn97Percent()
+    {
+        // The fitted ResNetClassifier of the pipeline writes its INT8 copy, calibrated on the training rows' path column.
+        string int8 = Path.Combine(f.Folder, "pipeline.int8.onnx");
+        var log = new List<string>();
+        var summary = f.Scorer.SaveQuantizedOnnx(int8, f.Train, imageColumnName: "ImagePath", new ResNet.Scoring.Quantization.QuantizationOptions { Log = log.Add });
+        Assert.Equal(1000, summary.CalibrationImages);
+        Assert.Equal(["conv1", "fc"], summary.FloatNodes);
+        Assert.Contains(log, l => l.Contains("1000 images from the data's column 'ImagePath'"));
+        Assert.True(ResNet.Scoring.Quantization.OnnxQuantizer.IsQuantized(int8));
+        Assert.InRange((double)new FileInfo(int8).Length / f.Scorer.OnnxModel.Length, 0.2, 0.3);
+
+        // Calibration through ML.NET's preprocessing sees the pixels the file route (ImageDecoder) sees: the same file.
+        string fromFolder = Path.Combine(f.Folder, "folder.int8.onnx");
+        ResNet.Scoring.Quantization.OnnxQuantizer.Quantize(ExportedModel(), [Samples.Train], fromFolder);
+        Assert.Equal(File.ReadAllBytes(fromFolder), File.ReadAllBytes(int8));
+
+        // Scored in a pipeline of the same shape as the trained one, with the label mapped for Evaluate.
+        var ml = new MLContext();
+        var pipeline = ml.Transforms.LoadImages("Image", null, "ImagePath")
+            .Append(ml.Transforms.Conversion.MapValueToKey("Label", keyData: f.Keys))
+            .Append(ml.Transforms.ApplyResNet(int8))
+            .Append(ml.Transforms.Conversion.MapKeyToValue("PredictedClass", "PredictedLabel"));
+        var scored = pipeline.Fit(f.Test).Transform(f.Test);
+        var reference = f.Model.Transform(f.Test);
+        double quantized = ml.MulticlassClassification.Evaluate(scored).MicroAccuracy;
+        double original = ml.MulticlassClassification.Evaluate(reference).MicroAccuracy;
+        Assert.InRange(original, 0.6, 1.0);
+        Assert.True(quantized - original >= -0.01, $"float {original:P2}, int8 {quantized:P2}");
+        var a = reference.GetColumn<string>("PredictedClass").ToArray();
+        var b = scored.GetColumn<string>("PredictedClass").ToArray();
+        Assert.Equal(300, b.Length);
+        int agree = a.Zip(b).Count(p => p.First == p.Second);
+        Assert.True(agree >= 0.97 * a.Length, $"agreement {agree} of {a.Length}");
+    }
+
+    [Fact]
+    public void SaveQuantizedOnnx_BadInput_IsRefusedBeforeAnyFileIsWritten()
+    {
+        string output = Path.Combine(f.Folder, "refused.int8.onnx");
+        var ml = new MLContext();
+        // No such column: named, with the columns there are.
+        var ex = Assert.Throws<SchemaMismatchException>(() => f.Scorer.SaveQuantizedOnnx(output, f.Train));
+        Assert.Contains("'Image'", ex.Message);
+        Assert.Contains("ImagePath", ex.Message);
+        // Too few rows: says how many it needs.
+        var few = ml.Data.TakeRows(f.Train, 10);
+        var tiny = Assert.Throws<ResNet.Scoring.Quantization.CalibrationDataException>(() => f.Scorer.SaveQuantizedOnnx(output, few, "ImagePath"));
+        Assert.Contains("gave 10 decodable", tiny.Message);
+        Assert.Contains($"at least {ResNet.Scoring.Quantization.QuantizationOptions.MinimumCalibrationImages}", tiny.Message);
+        // A missing image file: the row and the path are named.
+        var paths = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 30).Select(i => new { ImagePath = i == 25 ? Path.Combine(f.Folder, "gone.png") : f.Train.GetColumn<string>("ImagePath").ElementAt(i) }));
+        var bad = Assert.Throws<InvalidDataException>(() => f.Scorer.SaveQuantizedOnnx(output, paths, "ImagePath"));
+        Assert.Contains("row 25", bad.Message);
+        Assert.Contains("gone.png", bad.Message);
+        // A scorer of an INT8 model: refused as already quantized, before any image is read.
+        string int8 = Path.Combine(f.Folder, "again.int8.onnx");
+        ResNet.Scoring.Quantization.OnnxQuantizer.Quantize(ExportedModel(), [Samples.Train], int8);
+        using var quantizedScorer = ml.Transforms.ApplyResNet(int8, imageColumnName: "ImagePath").Fit(f.Test);
+        var again = Assert.Throws<ResNet.Scoring.OnnxModelFormatException>(() => quantizedScorer.SaveQuantizedOnnx(output, paths));
+        Assert.Contains("already quantized", again.Message);
+        Assert.False(File.Exists(output));
     }
 
     [Fact]

@@ -15,7 +15,8 @@ public static class ResNetModelLoading
 {
     /// <summary>
     /// Loads <paramref name="filePath"/> like <c>Model.Load</c>, then puts back the batched scorer of every ResNet classifier
-    /// in it (with <paramref name="threads"/> ONNX Runtime threads); every other transformer in the chain stays as loaded.
+    /// in it (with <paramref name="threads"/> ONNX Runtime threads, on the device the context's GpuDeviceId / FallbackToCpu
+    /// choose); every other transformer in the chain stays as loaded.
     /// </summary>
     /// <param name="catalog">The model operations catalog (<c>mlContext.Model</c>).</param>
     /// <param name="filePath">A zip written by <c>mlContext.Model.Save</c> from a pipeline with a ResNet classifier.</param>
@@ -24,6 +25,7 @@ public static class ResNetModelLoading
     /// <param name="batchSize">Images per ONNX Runtime call; 0 keeps the batch size the model was saved with.</param>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="InvalidDataException">The zip holds no ResNet classifier (load it with <c>Model.Load</c>).</exception>
+    /// <exception cref="ExecutionProviderUnavailableException">The context's GpuDeviceId names a CUDA device that cannot be used and its FallbackToCpu is false.</exception>
     public static ITransformer LoadWithResNetScoring(this ModelOperationsCatalog catalog, string filePath, out DataViewSchema inputSchema,
         int threads = 0, int batchSize = 0)
     {
@@ -33,19 +35,19 @@ public static class ResNetModelLoading
         if (batchSize < 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batchSize must be 0 (as saved) or a positive count.");
         if (!File.Exists(filePath))
             throw new FileNotFoundException($"Model file '{filePath}' does not exist. Save one with mlContext.Model.Save.", filePath);
-        ResNetScoringCatalog.EnvironmentOf(catalog).RegisterResNet();
+        // The rebuilt scorers assemble their inner chains in the caller's context, and score on the device it asks for.
+        var env = MLEnvironment.Of(ResNetScoringCatalog.EnvironmentOf(catalog));
+        env.EnsureDeviceUsable();
         var loaded = catalog.Load(filePath, out inputSchema);
-        // The rebuilt scorers assemble their inner chains in a context of their own, as the estimators do.
-        var ml = new MLContext().RegisterResNet();
         var graphs = new Queue<(byte[] Onnx, SavedScoring Saved)?>(SavedOnnxGraphs(filePath).Select(OnnxGraphAdapter.Restore));
         if (!graphs.Any(g => g is not null))
             throw new InvalidDataException($"'{filePath}' holds no ResNet classifier saved by this library. Load it with mlContext.Model.Load.");
-        return Rebuild(ml, loaded, inputSchema, graphs, filePath, threads, batchSize);
+        return Rebuild(env, loaded, inputSchema, graphs, filePath, threads, batchSize);
     }
 
     // ML.NET saves transformers depth first, in chain order, so the zip's ONNX entries come in the order a depth-first
     // walk meets the OnnxTransformers. A saved ResNet scorer is a chain [preprocessing, [ApplyOnnxModel, key mapping, ...]].
-    private static ITransformer Rebuild(MLContext ml, ITransformer transformer, DataViewSchema schema,
+    private static ITransformer Rebuild(MLEnvironment env, ITransformer transformer, DataViewSchema schema,
         Queue<(byte[] Onnx, SavedScoring Saved)?> graphs, string source, int threads, int batchSize)
     {
         if (transformer is OnnxTransformer)
@@ -59,13 +61,13 @@ public static class ResNetModelLoading
             // A scorer saved by this library (classifier or featurizer): only a classifier's graph carries a saved record.
             if (graphs.Count == 0 || graphs.Dequeue() is not { } graph) return transformer;
             var s = graph.Saved;
-            return ApplyResNetEstimator.CreateTransformer(ml, graph.Onnx, $"ResNet classifier in '{source}'", new EmptyDataView(schema),
+            return ApplyResNetEstimator.CreateTransformer(env, graph.Onnx, $"ResNet classifier in '{source}'", new EmptyDataView(schema),
                 s.ImageColumn, s.ImageFolder, s.ScoreColumn, s.PredictedLabelColumn, batchSize > 0 ? batchSize : s.BatchSize, classNames: null, threads);
         }
         var rebuilt = new List<ITransformer>();
         foreach (var t in chain)
         {
-            var r = Rebuild(ml, t, schema, graphs, source, threads, batchSize);
+            var r = Rebuild(env, t, schema, graphs, source, threads, batchSize);
             rebuilt.Add(r);
             schema = r.GetOutputSchema(schema);
         }

@@ -24,7 +24,7 @@ public static class ResNetScoringCatalog
         string? imageFolder = null, int batchSize = 32, int threads = 0)
     {
         ArgumentNullException.ThrowIfNull(catalog);
-        return new ApplyResNetEstimator(EnvironmentOf(catalog), modelPath, imageColumnName, imageFolder, "Score", "PredictedLabel", batchSize, threads);
+        return new ApplyResNetEstimator(MLEnvironment.Of(EnvironmentOf(catalog)), modelPath, imageColumnName, imageFolder, "Score", "PredictedLabel", batchSize, threads);
     }
 
     // ML.NET's catalogs hold their environment behind an internal interface (IInternalCatalog.Environment);

@@ -21,7 +21,11 @@ public sealed class InputShapeException(string message) : ArgumentException(mess
 
 /// <summary>The execution provider the user required (e.g. CUDA only) is not available on this machine.</summary>
 public sealed class ExecutionProviderUnavailableException(string message, Exception? inner = null)
-    : InvalidOperationException(message, inner);
+    : InvalidOperationException(message, inner)
+{
+    /// <summary>Why the provider cannot be used, without the advice (for callers that word the fix in their own terms).</summary>
+    internal string? Reason { get; init; }
+}
 
 /// <summary>
 /// <see cref="OnnxScorer.ScoreAsync"/> was called while its queue already held

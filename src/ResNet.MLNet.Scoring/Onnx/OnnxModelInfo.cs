@@ -22,8 +22,10 @@ public static class OnnxNames
 }
 
 /// <summary>
-/// What an exported ResNet ONNX file says about itself (its <c>metadata_props</c>), or what could be read from
-/// the graph of a foreign classifier. <see cref="FromMetadata"/> is the one reader of those keys.
+/// What an ONNX model says about itself: the description every scoring component shares (<see cref="OnnxScorer.Info"/>,
+/// the ML.NET transformers' <c>ModelInfo</c>, the importer's <c>ImportedModel.Info</c>). It comes from the
+/// <c>metadata_props</c> this library's exporter writes, or from the graph of a foreign classifier;
+/// <see cref="FromMetadata"/> is the one reader of those keys.
 /// </summary>
 /// <param name="Architecture">Architecture name (e.g. <c>resnet20</c>); empty for a foreign model.</param>
 /// <param name="SpecJson">The full architecture description as the exporter wrote it (JSON), or null for a foreign model; the trainer's <c>ResNetSpecJson.Parse</c> reads it.</param>
@@ -47,6 +49,12 @@ public sealed record OnnxModelInfo(
 {
     /// <summary>Number of classes (outputs of the classifier).</summary>
     public int ClassCount => ClassNames.Count;
+
+    /// <summary>Floats per image: channels x height x width.</summary>
+    public int PixelCount => Channels * Height * Width;
+
+    /// <summary>The factor that takes 0..255 pixel values to the input's range: 1, or 1/255 for 0..1 inputs.</summary>
+    public float PixelScale => Normalization.Range == PixelRange.ZeroTo255 ? 1f : 1f / 255f;
 
     /// <summary>
     /// Reads a model's metadata. The scorer and the importer both call this, so both accept and refuse the same files.

@@ -149,7 +149,7 @@ public sealed class OnnxScorer : IDisposable
     public string? FallbackMessage { get; }
 
     /// <summary>Floats per image: channels x height x width.</summary>
-    public int ImageLength => Info.Channels * Info.Height * Info.Width;
+    public int ImageLength => Info.PixelCount;
 
     /// <summary>The graph input the images go to.</summary>
     public string InputName => _inputName;
@@ -261,31 +261,42 @@ public sealed class OnnxScorer : IDisposable
         if (options.ExecutionProvider == ExecutionProviderPreference.Cpu)
             return (so, "CPUExecutionProvider", null);
 
-        string reason;
-        if (!OrtEnv.Instance().GetAvailableProviders().Contains("CUDAExecutionProvider"))
-        {
-            reason = "this ONNX Runtime build has no CUDA execution provider (reference Microsoft.ML.OnnxRuntime.Gpu)";
-        }
-        else
-        {
-            try
-            {
-                so.AppendExecutionProvider_CUDA(options.CudaDeviceId);
-                return (so, "CUDAExecutionProvider", null);
-            }
-            catch (Exception ex) when (ex is OnnxRuntimeException or DllNotFoundException or EntryPointNotFoundException)
-            {
-                reason = $"the CUDA execution provider did not load for device {options.CudaDeviceId} ({ex.Message.Trim()}); " +
-                         "the bundled ONNX Runtime 1.31 CUDA provider needs an NVIDIA GPU with its driver (libcuda.so.1), the CUDA 13 runtime libraries " +
-                         "(libcudart.so.13, libcublas.so.13, libcublasLt.so.13, libcurand.so.10) and cuDNN 9 on the library path";
-            }
-        }
+        if (TryAppendCuda(so, options.CudaDeviceId) is not { } reason)
+            return (so, "CUDAExecutionProvider", null);
         if (options.ExecutionProvider == ExecutionProviderPreference.CudaOnly)
         {
             so.Dispose();
-            throw new ExecutionProviderUnavailableException($"CUDA was required but cannot be used: {reason}. Choose CUDA with CPU fallback, or the CPU, instead.");
+            throw new ExecutionProviderUnavailableException($"CUDA was required but cannot be used: {reason}. Choose CUDA with CPU fallback, or the CPU, instead.") { Reason = reason };
         }
-        return (so, "CPUExecutionProvider", $"CUDA was requested but cannot be used: {reason}. Falling back to the CPU execution provider.");
+        return (so, "CPUExecutionProvider", FallbackNotice(reason));
+    }
+
+    /// <summary>The notice every CUDA-to-CPU fallback gives (<c>resnet predict --device cuda</c>, and ML.NET's <c>FallbackToCpu</c>).</summary>
+    internal static string FallbackNotice(string reason) => $"CUDA was requested but cannot be used: {reason}. Falling back to the CPU execution provider.";
+
+    /// <summary>Why CUDA device <paramref name="deviceId"/> cannot be used here, or null when it can.</summary>
+    internal static string? CudaUnavailableReason(int deviceId)
+    {
+        using var so = new SessionOptions();
+        return TryAppendCuda(so, deviceId);
+    }
+
+    // Adds the CUDA provider to the options; returns why it cannot be added, or null when it was.
+    private static string? TryAppendCuda(SessionOptions so, int deviceId)
+    {
+        if (!OrtEnv.Instance().GetAvailableProviders().Contains("CUDAExecutionProvider"))
+            return "this ONNX Runtime build has no CUDA execution provider (reference Microsoft.ML.OnnxRuntime.Gpu)";
+        try
+        {
+            so.AppendExecutionProvider_CUDA(deviceId);
+            return null;
+        }
+        catch (Exception ex) when (ex is OnnxRuntimeException or DllNotFoundException or EntryPointNotFoundException)
+        {
+            return $"the CUDA execution provider did not load for device {deviceId} ({ex.Message.Trim()}); " +
+                   "the bundled ONNX Runtime 1.31 CUDA provider needs an NVIDIA GPU with its driver (libcuda.so.1), the CUDA 13 runtime libraries " +
+                   "(libcudart.so.13, libcublas.so.13, libcublasLt.so.13, libcurand.so.10) and cuDNN 9 on the library path";
+        }
     }
 
     private (string Name, int[] Dims) FindImageInput()

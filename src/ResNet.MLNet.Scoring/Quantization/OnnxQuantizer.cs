@@ -90,6 +90,9 @@ public static class OnnxQuantizer
         return Quantize(proto, calibration, options ?? new QuantizationOptions(), source, "the calibration set", 0);
     }
 
+    /// <summary>The refusals of <see cref="Quantize(byte[], IReadOnlyList{float[]}, QuantizationOptions?, string)"/> that need no images, for callers that read images first.</summary>
+    internal static void CheckModel(byte[] model, string source) => Check(Parse(model, source), source);
+
     /// <summary>True when the model was written by a quantizer (ours or another: QuantizeLinear, QLinear*, *Integer operators).</summary>
     public static bool IsQuantized(ModelProto model)
     {

@@ -136,9 +136,14 @@ internal sealed class QdqGraph
 
         // Shape-only operators keep their input's scale, so the runtime runs them on the 8-bit tensor: first pull
         // quantization back to their inputs (last to first), then let outputs borrow the input's scale (first to last).
+        // Not past a float producer (the first convolution kept float): there the operator runs in float and the
+        // quantization follows it; for the MaxPool after the stem that is ONNX Runtime's fast NCHWc kernel instead of its
+        // generic uint8 one, and a QuantizeLinear on a quarter of the tensor.
+        CommuteReluAndMaxPool(consumers);
+        var producers = Producers();
         var passThrough = _graph.Node.Where(n => PassThrough.Contains(n.OpType) && KeepsZero(n)).ToList();
         for (int i = passThrough.Count - 1; i >= 0; i--)
-            if (Tensors.ContainsKey(passThrough[i].Output[0])) Mark(passThrough[i].Input[0]);
+            if (Tensors.ContainsKey(passThrough[i].Output[0]) && ComesOutIn8Bit(passThrough[i].Input[0], producers)) Mark(passThrough[i].Input[0]);
         foreach (var n in passThrough)
             if (Tensors.ContainsKey(n.Input[0])) Tensors[n.Output[0]] = n.Input[0];
 
@@ -154,6 +159,50 @@ internal sealed class QdqGraph
                 _reluFusions.Add(relu);
             }
         }
+    }
+
+    private Dictionary<string, NodeProto> Producers() =>
+        _graph.Node.SelectMany(n => n.Output.Select(o => (o, n))).ToDictionary(p => p.o, p => p.n, StringComparer.Ordinal);
+
+    /// <summary>
+    /// Float producer -> Relu -> MaxPool becomes float producer -> MaxPool -> Relu (the two commute: max(relu(a), relu(b))
+    /// = relu(max(a, b)), and MaxPool's padding never wins). The QuantizeLinear that the 8-bit consumers need then follows
+    /// a Relu, which ONNX Runtime does not move it past, instead of a MaxPool, which it does: so the MaxPool runs in float
+    /// in ONNX Runtime's NCHWc layout beside the convolution (its uint8 NCHW kernel is several times slower), the
+    /// QuantizeLinear works on the pooled tensor (a quarter of the size for the stem's 3x3 stride-2 pool), and ONNX
+    /// Runtime folds the Relu into it.
+    /// </summary>
+    private void CommuteReluAndMaxPool(Dictionary<string, List<NodeProto>> consumers)
+    {
+        var producers = Producers();
+        foreach (var pool in _graph.Node.Where(n => n.OpType == "MaxPool" && n.Output.Count == 1).ToList())
+        {
+            if (!producers.TryGetValue(pool.Input[0], out var relu) || relu.OpType != "Relu" || consumers[relu.Output[0]].Count != 1 ||
+                IsGraphOutput(relu.Output[0]) || IsGraphOutput(pool.Output[0]) || ComesOutIn8Bit(relu.Input[0], producers) ||
+                !consumers.TryGetValue(pool.Output[0], out var readers) || !readers.Any(_quantizedNodes.Contains))
+                continue;
+            string pooled = pool.Output[0], activation = relu.Output[0];
+            pool.Input[0] = relu.Input[0];
+            pool.Output[0] = pooled + ".before_relu";
+            relu.Input[0] = pool.Output[0];
+            relu.Output[0] = pooled;
+            _graph.Node.Remove(relu);
+            _graph.Node.Insert(_graph.Node.IndexOf(pool) + 1, relu);
+            if (_graph.ValueInfo.FirstOrDefault(v => v.Name == activation) is { } stale) _graph.ValueInfo.Remove(stale);
+            consumers[pool.Output[0]] = [relu];
+            consumers.Remove(activation);
+            producers = Producers();
+        }
+    }
+
+    // True when the tensor is made in 8-bit anyway: by a quantized operator (through a ReLU the Q absorbs), or by a
+    // shape-only operator whose own input is. Graph inputs and float operators' outputs are not.
+    private bool ComesOutIn8Bit(string tensor, Dictionary<string, NodeProto> producers)
+    {
+        if (!producers.TryGetValue(tensor, out var p)) return false;
+        if (_quantizedNodes.Contains(p)) return true;
+        if (p.OpType == "Relu") return producers.TryGetValue(p.Input[0], out var q) && q.OpType is "Conv" or "Add" && _quantizedNodes.Contains(q);
+        return PassThrough.Contains(p.OpType) && KeepsZero(p) && ComesOutIn8Bit(p.Input[0], producers);
     }
 
     // Only zero padding maps exactly onto the zero point.

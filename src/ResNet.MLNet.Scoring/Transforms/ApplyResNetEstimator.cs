@@ -1,5 +1,4 @@
 using Microsoft.ML;
-using Microsoft.ML.Runtime;
 
 namespace ResNet.MLNet.Transforms;
 
@@ -9,7 +8,7 @@ namespace ResNet.MLNet.Transforms;
 /// </summary>
 public sealed class ApplyResNetEstimator : IEstimator<ResNetScoringTransformer>
 {
-    private readonly MLContext _ml;
+    private readonly MLEnvironment _env;
     private readonly byte[] _onnx;
     private readonly string _source;
     private readonly string _imageColumn, _scoreColumn, _predictedLabelColumn;
@@ -17,11 +16,10 @@ public sealed class ApplyResNetEstimator : IEstimator<ResNetScoringTransformer>
     private readonly int _batchSize, _threads;
     private readonly IReadOnlyList<string> _classNames;
 
-    internal ApplyResNetEstimator(IHostEnvironment env, string modelPath, string imageColumn, string? imageFolder, string scoreColumn, string predictedLabelColumn, int batchSize, int threads)
+    internal ApplyResNetEstimator(MLEnvironment env, string modelPath, string imageColumn, string? imageFolder, string scoreColumn, string predictedLabelColumn, int batchSize, int threads)
     {
-        env.RegisterResNet();
+        _env = env;
         _threads = threads;
-        _ml = new MLContext().RegisterResNet();
         if (!File.Exists(modelPath))
             throw new FileNotFoundException($"ONNX model '{modelPath}' does not exist. Export one with `resnet export` or train one with ResNetClassifier.", modelPath);
         _onnx = File.ReadAllBytes(modelPath);
@@ -45,28 +43,20 @@ public sealed class ApplyResNetEstimator : IEstimator<ResNetScoringTransformer>
 
     /// <inheritdoc />
     public ResNetScoringTransformer Fit(IDataView input) =>
-        CreateTransformer(_ml, _onnx, _source, input, _imageColumn, _imageFolder, _scoreColumn, _predictedLabelColumn, _batchSize, null, _threads);
+        CreateTransformer(_env, _onnx, _source, input, _imageColumn, _imageFolder, _scoreColumn, _predictedLabelColumn, _batchSize, null, _threads);
 
-    /// <summary>The ML.NET layer's view of a model opened by the scorer.</summary>
-    internal static ResNetModelInfo ModelInfoOf(OnnxScorer scorer)
-    {
-        var info = scorer.Info;
-        return new ResNetModelInfo(info.ClassNames, info.Channels, info.Height, info.Width,
-            info.Normalization.Range == PixelRange.ZeroTo255 ? 1f : 1f / 255f,
-            scorer.InputName, scorer.ProbabilitiesName ?? scorer.LogitsName!, scorer.FeaturesName,
-            ProbabilitiesAreLogits: scorer.ProbabilitiesName is null);
-    }
-
-    /// <summary>Opens <paramref name="onnx"/> with a batched ONNX Runtime scorer and wraps it as an ML.NET transformer.</summary>
-    internal static ResNetScoringTransformer CreateTransformer(MLContext ml, byte[] onnx, string source, IDataView input, string imageColumn, string? imageFolder,
+    /// <summary>
+    /// Opens <paramref name="onnx"/> with a batched ONNX Runtime scorer (on the device <paramref name="env"/>'s
+    /// GpuDeviceId / FallbackToCpu choose) and wraps it as an ML.NET transformer built in <paramref name="env"/>.
+    /// </summary>
+    internal static ResNetScoringTransformer CreateTransformer(MLEnvironment env, byte[] onnx, string source, IDataView input, string imageColumn, string? imageFolder,
         string scoreColumn, string predictedLabelColumn, int batchSize, IReadOnlyList<string>? classNames, int threads = 0)
     {
-        var scorer = new OnnxScorer(onnx, new OnnxScorerOptions { MaxBatchSize = Math.Max(1, batchSize), ClassNames = classNames, IntraOpThreads = threads }, source);
+        var scorer = env.OpenScorer(onnx, source, batchSize, classNames, threads);
         try
         {
-            var modelInfo = ModelInfoOf(scorer);
             BatchScorer score = (pixels, count) => scorer.Score(pixels, count).Probabilities;
-            return new ResNetScoringTransformer(ml, onnx, modelInfo, score, scorer, input.Schema, input, imageColumn, imageFolder,
+            return new ResNetScoringTransformer(env, onnx, scorer, score, input.Schema, input, imageColumn, imageFolder,
                 scoreColumn, predictedLabelColumn, batchSize);
         }
         catch

@@ -47,24 +47,29 @@ internal static class ImagePreprocessing
         };
     }
 
-    /// <summary>The chain from the user's image column to <see cref="PixelsColumn"/> (float, C x H x W, 0..255 times the model's scale).</summary>
-    public static IEstimator<ITransformer> Build(MLContext ml, ImageColumnKind kind, string imageColumn, string? imageFolder, ResNetModelInfo info)
+    /// <summary>The chain from the user's image column to the model's input in <see cref="PixelsColumn"/> (its size, channels and pixel range).</summary>
+    public static IEstimator<ITransformer> Build(TransformsCatalog transforms, ImageColumnKind kind, string imageColumn, string? imageFolder, OnnxModelInfo model) =>
+        Build(transforms, kind, imageColumn, imageFolder, model.Channels, model.Height, model.Width, model.PixelScale);
+
+    /// <summary>The chain from the user's image column to <see cref="PixelsColumn"/> (float, C x H x W, 0..255 times <paramref name="pixelScale"/>).</summary>
+    public static IEstimator<ITransformer> Build(TransformsCatalog transforms, ImageColumnKind kind, string imageColumn, string? imageFolder,
+        int channels, int height, int width, float pixelScale)
     {
         IEstimator<ITransformer>? decode = kind switch
         {
-            ImageColumnKind.Path => ml.Transforms.LoadImages(DecodedColumn, imageFolder, imageColumn),
-            ImageColumnKind.EncodedBytes => ml.Transforms.CopyColumns(DecodeBytes.InputColumn, imageColumn)
-                .Append(ml.Transforms.CustomMapping(new DecodeBytes().GetMapping(), DecodeBytes.ContractName)),
+            ImageColumnKind.Path => transforms.LoadImages(DecodedColumn, imageFolder, imageColumn),
+            ImageColumnKind.EncodedBytes => transforms.CopyColumns(DecodeBytes.InputColumn, imageColumn)
+                .Append(transforms.CustomMapping(new DecodeBytes().GetMapping(), DecodeBytes.ContractName)),
             _ => null,
         };
         string source = kind == ImageColumnKind.Image ? imageColumn : DecodedColumn;
-        IEstimator<ITransformer> chain = ml.Transforms.ResizeImages(ResizedColumn, info.Width, info.Height, source, ImageResizingEstimator.ResizingKind.IsoCrop, ImageResizingEstimator.Anchor.Center);
-        if (info.Channels == 1)
-            chain = chain.Append(ml.Transforms.ConvertToGrayscale(ResizedColumn, ResizedColumn));
-        chain = chain.Append(ml.Transforms.ExtractPixels(PixelsColumn, ResizedColumn,
-            info.Channels == 1 ? ImagePixelExtractingEstimator.ColorBits.Red : ImagePixelExtractingEstimator.ColorBits.Rgb,
+        IEstimator<ITransformer> chain = transforms.ResizeImages(ResizedColumn, width, height, source, ImageResizingEstimator.ResizingKind.IsoCrop, ImageResizingEstimator.Anchor.Center);
+        if (channels == 1)
+            chain = chain.Append(transforms.ConvertToGrayscale(ResizedColumn, ResizedColumn));
+        chain = chain.Append(transforms.ExtractPixels(PixelsColumn, ResizedColumn,
+            channels == 1 ? ImagePixelExtractingEstimator.ColorBits.Red : ImagePixelExtractingEstimator.ColorBits.Rgb,
             ImagePixelExtractingEstimator.ColorsOrder.ARGB, interleavePixelColors: false,
-            scaleImage: info.PixelScale, offsetImage: 0f, outputAsFloatArray: true));
+            scaleImage: pixelScale, offsetImage: 0f, outputAsFloatArray: true));
         return decode is null ? chain : decode.Append(chain);
     }
 

@@ -16,18 +16,18 @@ internal static class OnnxGraphAdapter
     private const string ProbabilitiesNxK = "__ResNet_ProbabilitiesNxK";
     private const string LogitsNxK = "__ResNet_LogitsNxK";
 
-    public static byte[] Adapt(byte[] onnx, ResNetModelInfo info, SavedScoring? saved = null)
+    /// <summary>Adapts <paramref name="onnx"/> as <paramref name="saved"/> describes, and records <paramref name="saved"/> in its metadata.</summary>
+    public static byte[] Adapt(byte[] onnx, SavedScoring saved)
     {
         var model = ModelProto.Parser.ParseFrom(onnx);
         var graph = model.Graph;
-        if (saved is not null)
-            model.MetadataProps.Add(new StringStringEntryProto { Key = SavedScoringKey, Value = System.Text.Json.JsonSerializer.Serialize(saved) });
-        Rename(graph, info.InputName, InputColumn);
+        model.MetadataProps.Add(new StringStringEntryProto { Key = SavedScoringKey, Value = System.Text.Json.JsonSerializer.Serialize(saved) });
+        Rename(graph, saved.InputName, InputColumn);
         const string batched = ProbabilitiesNxK;
-        if (info.ProbabilitiesAreLogits)
+        if (saved.ProbabilitiesAreLogits)
         {
             const string logits = LogitsNxK;
-            Rename(graph, info.ProbabilitiesName, logits);
+            Rename(graph, saved.ProbabilitiesName, logits);
             var softmax = new NodeProto { OpType = "Softmax", Name = "__ResNet_Softmax" };
             softmax.Input.Add(logits);
             softmax.Output.Add(batched);
@@ -36,13 +36,13 @@ internal static class OnnxGraphAdapter
         }
         else
         {
-            Rename(graph, info.ProbabilitiesName, batched);
+            Rename(graph, saved.ProbabilitiesName, batched);
         }
 
         // ML.NET's ONNX transformer runs one row at a time and types a column by the output's declared shape:
         // flattening [1, K] to [K] makes Score a plain Vector<Single, K>, as the batched path gives.
         graph.Output.Clear();
-        Flatten(graph, batched, ProbabilitiesColumn, info.ClassCount);
+        Flatten(graph, batched, ProbabilitiesColumn, saved.ClassCount);
         const string argmax = "__ResNet_ArgMax";
         var argMaxNode = new NodeProto { OpType = "ArgMax", Name = argmax };
         argMaxNode.Input.Add(batched);

@@ -11,17 +11,19 @@ namespace ResNet.MLNet.Transforms;
 public abstract class OnnxImageTransformer : ITransformer, IDisposable
 {
     private readonly ITransformer _preprocess;
-    private readonly IDisposable? _scorerOwner;
     private ITransformer? _saved;
 
-    /// <summary>The context the inner ML.NET transforms are built in.</summary>
-    private protected MLContext ML { get; }
+    /// <summary>The caller's environment, where the inner ML.NET transforms are built.</summary>
+    private protected MLEnvironment Env { get; }
+
+    /// <summary>The batched scorer (owned): its graph names say which outputs the saved form reads.</summary>
+    private protected OnnxScorer Scorer { get; }
 
     /// <summary>How the image column is read.</summary>
     private protected ImageColumnKind Kind { get; }
 
-    /// <summary>The model's input geometry and class names.</summary>
-    public ResNetModelInfo ModelInfo { get; }
+    /// <summary>What the model says about itself: input geometry and pixel range, class names, normalization, architecture.</summary>
+    public OnnxModelInfo ModelInfo { get; }
 
     /// <summary>The image column read by the transformer.</summary>
     public string ImageColumnName { get; }
@@ -29,30 +31,36 @@ public abstract class OnnxImageTransformer : ITransformer, IDisposable
     /// <summary>Folder that relative image paths are resolved against.</summary>
     public string? ImageFolder { get; }
 
+    /// <summary>
+    /// The ONNX Runtime execution provider the batched path runs on (<c>CPUExecutionProvider</c> or <c>CUDAExecutionProvider</c>),
+    /// as the context's <c>GpuDeviceId</c> / <c>FallbackToCpu</c> chose it when the transformer was made.
+    /// </summary>
+    public string ExecutionProvider => Scorer.ExecutionProvider;
+
     /// <summary>Images per ONNX Runtime call in the fast path.</summary>
     public int BatchSize { get; }
 
     /// <summary>The ONNX model bytes (as exported, before adaptation for ML.NET).</summary>
     public ReadOnlyMemory<byte> OnnxModel { get; }
 
-    private protected OnnxImageTransformer(MLContext ml, byte[] onnx, ResNetModelInfo info, IDisposable? scorerOwner,
+    private protected OnnxImageTransformer(MLEnvironment env, byte[] onnx, OnnxScorer scorer,
         DataViewSchema inputSchema, IDataView sample, string imageColumn, string? imageFolder, int batchSize)
     {
-        ML = ml.RegisterResNet();
+        Env = env;
         OnnxModel = onnx;
-        ModelInfo = info;
+        Scorer = scorer;
+        ModelInfo = scorer.Info;
         ImageColumnName = imageColumn;
         ImageFolder = imageFolder;
         BatchSize = batchSize;
-        _scorerOwner = scorerOwner;
         Kind = ImagePreprocessing.Classify(inputSchema, imageColumn);
-        _preprocess = ImagePreprocessing.Build(ml, Kind, imageColumn, imageFolder, info).Fit(sample);
+        _preprocess = ImagePreprocessing.Build(env.Transforms, Kind, imageColumn, imageFolder, ModelInfo).Fit(sample);
     }
 
     /// <summary>Builds the saved chain; called once by the subclass constructor when its fields are set.</summary>
     private protected void BuildSaved(IDataView sample)
     {
-        var chain = ImagePreprocessing.Build(ML, Kind, ImageColumnName, ImageFolder, ModelInfo).Append(SavedTail());
+        var chain = ImagePreprocessing.Build(Env.Transforms, Kind, ImageColumnName, ImageFolder, ModelInfo).Append(SavedTail());
         _saved = chain.Fit(sample);
     }
 
@@ -90,7 +98,7 @@ public abstract class OnnxImageTransformer : ITransformer, IDisposable
         ArgumentNullException.ThrowIfNull(input);
         ImagePreprocessing.Classify(input.Schema, ImageColumnName);
         var scored = ScoredView(_preprocess.Transform(input));
-        return ML.Transforms.DropColumns(ImagePreprocessing.TemporaryColumns(Kind)).Fit(scored).Transform(scored);
+        return Env.Transforms.DropColumns(ImagePreprocessing.TemporaryColumns(Kind)).Fit(scored).Transform(scored);
     }
 
     /// <inheritdoc />
@@ -99,14 +107,17 @@ public abstract class OnnxImageTransformer : ITransformer, IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
-        _scorerOwner?.Dispose();
+        Scorer.Dispose();
         (_saved as IDisposable)?.Dispose();
         GC.SuppressFinalize(this);
     }
 
-    /// <summary>ML.NET's ONNX transformer over adapted bytes, one row at a time with a batch of 1.</summary>
+    /// <summary>
+    /// ML.NET's ONNX transformer over adapted bytes, one row at a time with a batch of 1. Its device is left unset, so
+    /// ML.NET takes the context's GpuDeviceId / FallbackToCpu, now and when the saved model is loaded.
+    /// </summary>
     private protected IEstimator<ITransformer> ApplyAdapted(byte[] adapted, string[] outputs) =>
-        ML.Transforms.ApplyOnnxModel(outputs, [OnnxGraphAdapter.InputColumn], new MemoryStream(adapted, writable: false),
+        Env.Transforms.ApplyOnnxModel(outputs, [OnnxGraphAdapter.InputColumn], new MemoryStream(adapted, writable: false),
             new Dictionary<string, int[]> { [OnnxGraphAdapter.InputColumn] = [1, ModelInfo.Channels, ModelInfo.Height, ModelInfo.Width] },
             gpuDeviceId: null, fallbackToCpu: false, recursionLimit: 100);
 }

@@ -16,20 +16,20 @@ public sealed class ResNetFeaturizerTransformer : OnnxImageTransformer
     /// <summary>Values per image in the output column.</summary>
     public int FeatureCount { get; }
 
-    internal ResNetFeaturizerTransformer(MLContext ml, byte[] onnx, ResNetModelInfo info, int featureCount, BatchScorer featurize, IDisposable? scorerOwner,
+    internal ResNetFeaturizerTransformer(MLEnvironment env, byte[] onnx, OnnxScorer scorer, BatchScorer featurize,
         DataViewSchema inputSchema, IDataView sample, string imageColumn, string? imageFolder, string featuresColumn, int batchSize)
-        : base(ml, onnx, info, scorerOwner, inputSchema, sample, imageColumn, imageFolder, batchSize)
+        : base(env, onnx, scorer, inputSchema, sample, imageColumn, imageFolder, batchSize)
     {
         _featurize = featurize;
-        FeatureCount = featureCount;
+        FeatureCount = scorer.FeatureCount;
         FeaturesColumnName = featuresColumn;
         BuildSaved(sample);
     }
 
     private protected override IEstimator<ITransformer> SavedTail() =>
-        ApplyAdapted(OnnxGraphAdapter.AdaptForFeatures(OnnxModel.ToArray(), ModelInfo.InputName, ModelInfo.FeaturesName!, FeatureCount), [OnnxGraphAdapter.FeaturesColumn])
-            .Append(ML.Transforms.CopyColumns(FeaturesColumnName, OnnxGraphAdapter.FeaturesColumn))
-            .Append(ML.Transforms.DropColumns([.. ImagePreprocessing.TemporaryColumns(Kind), OnnxGraphAdapter.FeaturesColumn]));
+        ApplyAdapted(OnnxGraphAdapter.AdaptForFeatures(OnnxModel.ToArray(), Scorer.InputName, Scorer.FeaturesName!, FeatureCount), [OnnxGraphAdapter.FeaturesColumn])
+            .Append(Env.Transforms.CopyColumns(FeaturesColumnName, OnnxGraphAdapter.FeaturesColumn))
+            .Append(Env.Transforms.DropColumns([.. ImagePreprocessing.TemporaryColumns(Kind), OnnxGraphAdapter.FeaturesColumn]));
 
     private protected override IDataView ScoredView(IDataView preprocessed) =>
         ScoredDataView.WithFeatures(preprocessed, _featurize, FeatureCount, FeaturesColumnName, BatchSize);

@@ -20,9 +20,9 @@ public sealed class ResNetScoringTransformer : OnnxImageTransformer
     /// <summary>The output column with the predicted class as a key.</summary>
     public string PredictedLabelColumnName { get; }
 
-    internal ResNetScoringTransformer(MLContext ml, byte[] onnx, ResNetModelInfo info, BatchScorer scorer, IDisposable? scorerOwner,
+    internal ResNetScoringTransformer(MLEnvironment env, byte[] onnx, OnnxScorer onnxScorer, BatchScorer scorer,
         DataViewSchema inputSchema, IDataView sample, string imageColumn, string? imageFolder, string scoreColumn, string predictedLabelColumn, int batchSize)
-        : base(ml, onnx, info, scorerOwner, inputSchema, sample, imageColumn, imageFolder, batchSize)
+        : base(env, onnx, onnxScorer, inputSchema, sample, imageColumn, imageFolder, batchSize)
     {
         _scorer = scorer;
         ScoreColumnName = scoreColumn;
@@ -33,17 +33,19 @@ public sealed class ResNetScoringTransformer : OnnxImageTransformer
     private protected override IEstimator<ITransformer> SavedTail()
     {
         var classNames = ModelInfo.ClassNames.Select((name, i) => new KeyValuePair<uint, string>((uint)i, name)).ToList();
-        return ApplyAdapted(OnnxGraphAdapter.Adapt(OnnxModel.ToArray(), ModelInfo, new SavedScoring(ModelInfo.InputName, ModelInfo.ProbabilitiesName,
-            ModelInfo.ProbabilitiesAreLogits, ModelInfo.ClassCount, ImageColumnName, ImageFolder, ScoreColumnName, PredictedLabelColumnName, BatchSize)), [OnnxGraphAdapter.ProbabilitiesColumn, OnnxGraphAdapter.IndexColumn])
-            .Append(ML.Transforms.CustomMapping(new IndexToScalar().GetMapping(), IndexToScalar.ContractName))
-            .Append(ML.Transforms.Conversion.MapValue(PredictedLabelColumnName, classNames, IndexToScalar.OutputColumn, treatValuesAsKeyType: true))
-            .Append(ML.Transforms.CopyColumns(ScoreColumnName, OnnxGraphAdapter.ProbabilitiesColumn))
-            .Append(ML.Transforms.DropColumns(
+        // A foreign classifier has only scores (logits); the adapted graph adds the softmax.
+        var saved = new SavedScoring(Scorer.InputName, Scorer.ProbabilitiesName ?? Scorer.LogitsName!, Scorer.ProbabilitiesName is null,
+            ModelInfo.ClassCount, ImageColumnName, ImageFolder, ScoreColumnName, PredictedLabelColumnName, BatchSize);
+        return ApplyAdapted(OnnxGraphAdapter.Adapt(OnnxModel.ToArray(), saved), [OnnxGraphAdapter.ProbabilitiesColumn, OnnxGraphAdapter.IndexColumn])
+            .Append(Env.Transforms.CustomMapping(new IndexToScalar().GetMapping(), IndexToScalar.ContractName))
+            .Append(Env.Transforms.Conversion.MapValue(PredictedLabelColumnName, classNames, IndexToScalar.OutputColumn, treatValuesAsKeyType: true))
+            .Append(Env.Transforms.CopyColumns(ScoreColumnName, OnnxGraphAdapter.ProbabilitiesColumn))
+            .Append(Env.Transforms.DropColumns(
                 [.. ImagePreprocessing.TemporaryColumns(Kind), OnnxGraphAdapter.ProbabilitiesColumn, OnnxGraphAdapter.IndexColumn, IndexToScalar.OutputColumn]));
     }
 
     private protected override IDataView ScoredView(IDataView preprocessed) =>
-        new ScoredDataView(preprocessed, _scorer, ModelInfo, ScoreColumnName, PredictedLabelColumnName, BatchSize);
+        new ScoredDataView(preprocessed, _scorer, ModelInfo.ClassNames, ScoreColumnName, PredictedLabelColumnName, BatchSize);
 
     private protected override DataViewSchema ScoredSchema(DataViewSchema preprocessed) =>
         ScoredDataView.OutputSchema(preprocessed, ModelInfo.ClassNames, ScoreColumnName, PredictedLabelColumnName);

@@ -18,8 +18,8 @@ internal sealed class ScoredDataView : IDataView
     private readonly int _scoreIndex;
     private readonly int _labelIndex;
 
-    public ScoredDataView(IDataView source, BatchScorer scorer, ResNetModelInfo info, string scoreColumn, string predictedLabelColumn, int batchSize)
-        : this(source, scorer, info.ClassCount, batchSize, OutputSchema(source.Schema, info.ClassNames, scoreColumn, predictedLabelColumn), features: false)
+    public ScoredDataView(IDataView source, BatchScorer scorer, IReadOnlyList<string> classNames, string scoreColumn, string predictedLabelColumn, int batchSize)
+        : this(source, scorer, classNames.Count, batchSize, OutputSchema(source.Schema, classNames, scoreColumn, predictedLabelColumn), features: false)
     {
     }
 

@@ -73,6 +73,14 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         /// </summary>
         public bool FreezeBackbone { get; set; }
 
+        /// <summary>
+        /// Folder where head-only training (<see cref="FreezeBackbone"/>) keeps the trunk's features between fits, as ML.NET's
+        /// <c>WorkspacePath</c> with <c>ReuseTrainSetBottleneckCachedValues</c> does: a second fit on the same images, with the
+        /// same trunk and preprocessing, reads them instead of computing them. Files are keyed by a hash of those inputs, so a
+        /// changed input is computed (and stored) afresh; a damaged file is computed again with a warning. Default: none.
+        /// </summary>
+        public string? WorkspaceFolder { get; set; }
+
         /// <summary>Receives progress (iteration, epoch, loss, errors, learning rate, images/s, ETA). Default: none.</summary>
         public IProgress<TrainingProgress>? MetricsCallback { get; set; }
 
@@ -103,7 +111,7 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
     }
 
     private readonly IHostEnvironment _env;
-    private readonly MLContext _ml;
+    private readonly MLEnvironment _ml;
     private readonly Options _options;
 
     /// <summary>Creates the estimator; <c>mlContext.Transforms.ResNetClassifier(...)</c> is the usual route.</summary>
@@ -118,11 +126,15 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         _options = options ?? throw new ArgumentNullException(nameof(options));
         if (options.Channels is not (1 or 3))
             throw new ArgumentOutOfRangeException(nameof(options), options.Channels, "Options.Channels must be 1 (grayscale) or 3 (RGB).");
+        if (options.WorkspaceFolder is { } workspace && (!options.FreezeBackbone || workspace.Length == 0 || File.Exists(workspace)))
+            throw new InvalidTrainingOptionException(nameof(Options.WorkspaceFolder), $"'{workspace}'", !options.FreezeBackbone
+                ? "it keeps the features of head-only training: set FreezeBackbone = true as well, or leave it unset (CheckpointDirectory keeps checkpoints of full training)"
+                : "give a folder (it is created when missing), not an empty name or an existing file");
         // Fail on a bad architecture name or training value now, not after loading the data.
         var spec = ResNetSpec.Parse(options.Architecture) with { InputChannels = options.Channels };
-        var training = options.Training(spec, options.ImageSize ?? spec.DefaultImageSize, null);
-        // ML.NET's own transforms used inside (decode, resize, pixels, ONNX) are built in a private context.
-        _ml = new MLContext(training.Seed).RegisterResNet();
+        _ = options.Training(spec, options.ImageSize ?? spec.DefaultImageSize, null);
+        // ML.NET's own transforms used inside (decode, resize, pixels, ONNX) are built in the caller's context: its log and GPU settings apply.
+        _ml = MLEnvironment.Of(env);
     }
 
     /// <summary>What <see cref="Fit"/> last trained: epochs, losses, errors, stop reason. Null before the first fit.</summary>
@@ -170,10 +182,9 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         var spec = pretrained?.Model.Spec ?? archSpec;
         int size = pretrained?.Normalization.Height ?? o.ImageSize ?? spec.DefaultImageSize;
         int channels = spec.InputChannels;
-        var readInfo = new ResNetModelInfo(classes, channels, size, size, 1f, OnnxExporter.Input, OnnxExporter.ProbabilitiesOutput, null);
         void Warn(string m) { ch.Warning(MessageSensitivity.None, "{0}", m); o.MetricsCallback?.Report(TrainingProgress.Note(m)); }
 
-        var train = TrainingDataReader.Read(_ml, input, kind, o.ImageColumnName, o.ImageFolder, o.LabelColumnName, readInfo, o.SkipUndecodableImages, Warn);
+        var train = TrainingDataReader.Read(_ml, input, kind, o.ImageColumnName, o.ImageFolder, o.LabelColumnName, classes, channels, size, size, o.SkipUndecodableImages, Warn);
         ch.Info(MessageSensitivity.None, "{0}", $"ResNet: {train.Count} training images, {classes.Length} classes, {spec.Name} at {channels}x{size}x{size}");
         InMemoryImages? validation = null;
         if (o.ValidationSet is not null)
@@ -184,7 +195,7 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
                 throw new InvalidDataException(
                     $"The validation set's label keys ({string.Join(", ", vClasses.Take(10))}) differ from the training set's ({string.Join(", ", classes.Take(10))}). " +
                     "Fit one MapValueToKey on the training data and apply the same transformer to both.");
-            validation = TrainingDataReader.Read(_ml, o.ValidationSet, vKind, o.ImageColumnName, o.ImageFolder, o.LabelColumnName, readInfo, o.SkipUndecodableImages, Warn);
+            validation = TrainingDataReader.Read(_ml, o.ValidationSet, vKind, o.ImageColumnName, o.ImageFolder, o.LabelColumnName, classes, channels, size, size, o.SkipUndecodableImages, Warn);
         }
 
         var options = o.Training(spec, size, pretrained?.Normalization);
@@ -200,7 +211,7 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
             // Head only: cache the frozen trunk's features once, then train the classifier on them.
             normalization = options.FixedNormalization ?? Normalization.Compute(train, new ImagePipeline(channels, size, size, null, Augmentation.None), options.Normalization);
             var history = HeadTrainer.Train(model, train, new ImagePipeline(channels, size, size, normalization, Augmentation.None),
-                new HeadTrainingOptions { Length = options.Length, BatchSize = Math.Min(options.BatchSize, 64), Seed = options.Seed, LearningRate = o.LearningRate ?? 0.05 },
+                new HeadTrainingOptions { Length = options.Length, BatchSize = Math.Min(options.BatchSize, 64), Seed = options.Seed, LearningRate = o.LearningRate ?? 0.05, FeatureCacheFolder = o.WorkspaceFolder },
                 progress, o.CancellationToken);
             LastTraining = new TrainingResult(model, new ModelCard(spec, classes, size, size, normalization, Augmentation.None), history,
                 history.Count, o.CancellationToken.IsCancellationRequested ? StopReason.Cancelled : StopReason.Completed, null, TimeSpan.FromSeconds(history.Sum(h => h.Seconds)));

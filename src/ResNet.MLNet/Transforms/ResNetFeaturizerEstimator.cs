@@ -14,7 +14,7 @@ public sealed class ResNetFeaturizerEstimator : IEstimator<ResNetFeaturizerTrans
     /// <summary>Where the DnnImageFeaturizer.ResNet18 package puts its models in a build's output folder.</summary>
     public static string DefaultDnnModelsDirectory => Path.Combine(AppContext.BaseDirectory, "DnnImageModels");
 
-    private readonly MLContext _ml;
+    private readonly MLEnvironment _env;
     private readonly byte[] _onnx;
     private readonly string _source, _imageColumn, _featuresColumn;
     private readonly string? _imageFolder;
@@ -22,8 +22,7 @@ public sealed class ResNetFeaturizerEstimator : IEstimator<ResNetFeaturizerTrans
 
     internal ResNetFeaturizerEstimator(IHostEnvironment env, byte[] onnx, string source, string featuresColumn, string imageColumn, string? imageFolder, int batchSize)
     {
-        env.RegisterResNet();
-        _ml = new MLContext().RegisterResNet();
+        _env = MLEnvironment.Of(env);
         _onnx = onnx;
         _source = source;
         _featuresColumn = featuresColumn;
@@ -81,12 +80,11 @@ public sealed class ResNetFeaturizerEstimator : IEstimator<ResNetFeaturizerTrans
     public ResNetFeaturizerTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        var scorer = new OnnxScorer(_onnx, new OnnxScorerOptions { MaxBatchSize = Math.Max(1, _batchSize) }, _source);
+        var scorer = _env.OpenScorer(_onnx, _source, _batchSize);
         try
         {
-            var info = ApplyResNetEstimator.ModelInfoOf(scorer);
             BatchScorer featurize = (pixels, count) => scorer.Score(pixels, count, features: true).Features!;
-            return new ResNetFeaturizerTransformer(_ml, _onnx, info, _featureCount, featurize, scorer, input.Schema, input,
+            return new ResNetFeaturizerTransformer(_env, _onnx, scorer, featurize, input.Schema, input,
                 _imageColumn, _imageFolder, _featuresColumn, _batchSize);
         }
         catch

@@ -71,7 +71,7 @@ internal static class TrainingDataReader
     private const string ProbeColumn = "__ResNet_Probe";
 
     // Decodes each path or byte array once, here, and filters out the rows that fail, naming them in the warning.
-    private static IDataView DropUndecodable(MLContext ml, IDataView data, ImageColumnKind kind, string imageColumn, string? imageFolder, List<string> failed)
+    private static IDataView DropUndecodable(MLEnvironment ml, IDataView data, ImageColumnKind kind, string imageColumn, string? imageFolder, List<string> failed)
     {
         if (kind == ImageColumnKind.Image) return data; // decoded upstream; failures are reported by MoveNext
         var probed = ml.Transforms.CopyColumns(ProbeColumn, imageColumn).Fit(data).Transform(data);
@@ -96,21 +96,20 @@ internal static class TrainingDataReader
     }
 
     /// <summary>
-    /// Decodes every row's image at <paramref name="info"/>'s size and channels (0..255) with its label.
+    /// Decodes every row's image at <paramref name="height"/> x <paramref name="width"/> with <paramref name="channels"/> channels (0..255), with its label.
     /// Rows whose label is missing are skipped; rows whose image fails to decode are skipped with a warning or
     /// fail, as <paramref name="skipUndecodable"/> says.
     /// </summary>
-    public static InMemoryImages Read(MLContext ml, IDataView data, ImageColumnKind kind, string imageColumn, string? imageFolder,
-        string labelColumn, ResNetModelInfo info, bool skipUndecodable, Action<string> warn)
+    public static InMemoryImages Read(MLEnvironment ml, IDataView data, ImageColumnKind kind, string imageColumn, string? imageFolder,
+        string labelColumn, IReadOnlyList<string> classNames, int channels, int height, int width, bool skipUndecodable, Action<string> warn)
     {
-        var pixelsInfo = info with { PixelScale = 1f };
         var failed = new List<string>();
         if (skipUndecodable)
             data = DropUndecodable(ml, data, kind, imageColumn, imageFolder, failed);
-        var prepared = ImagePreprocessing.Build(ml, kind, imageColumn, imageFolder, pixelsInfo).Fit(data).Transform(data);
+        var prepared = ImagePreprocessing.Build(ml.Transforms, kind, imageColumn, imageFolder, channels, height, width, pixelScale: 1f).Fit(data).Transform(data);
         var pixelCol = prepared.Schema[ImagePreprocessing.PixelsColumn];
         var labelCol = prepared.Schema[labelColumn];
-        int hw = info.Height * info.Width;
+        int hw = height * width;
         var bytes = new List<byte>();
         var labels = new List<int>();
         int missingLabels = 0;
@@ -120,7 +119,7 @@ internal static class TrainingDataReader
             var getLabel = cursor.GetGetter<uint>(labelCol);
             VBuffer<float> px = default;
             uint label = 0;
-            var hwc = new byte[info.PixelCount];
+            var hwc = new byte[channels * hw];
             while (MoveNext(cursor, data, imageFolder, imageColumn, kind, skipUndecodable))
             {
                 getLabel(ref label);
@@ -135,9 +134,9 @@ internal static class TrainingDataReader
                 }
                 // ML.NET's pixel extractor gives planes (CHW); the trainer stores interleaved bytes (HWC).
                 var chw = px.GetValues();
-                for (int c = 0; c < info.Channels; c++)
+                for (int c = 0; c < channels; c++)
                     for (int i = 0; i < hw; i++)
-                        hwc[i * info.Channels + c] = (byte)Math.Clamp(MathF.Round(chw[c * hw + i]), 0f, 255f);
+                        hwc[i * channels + c] = (byte)Math.Clamp(MathF.Round(chw[c * hw + i]), 0f, 255f);
                 bytes.AddRange(hwc);
                 labels.Add((int)label - 1);
             }
@@ -149,6 +148,6 @@ internal static class TrainingDataReader
         if (labels.Count == 0)
             throw new InvalidDataException(
                 $"The training data has no usable rows (images in '{imageColumn}' with a label in '{labelColumn}'). Check that the IDataView is not empty.");
-        return new InMemoryImages(bytes.ToArray(), labels.ToArray(), info.Width, info.Height, info.Channels, info.ClassNames);
+        return new InMemoryImages(bytes.ToArray(), labels.ToArray(), width, height, channels, classNames);
     }
 }

@@ -7,21 +7,19 @@ using static TorchSharp.torch;
 
 namespace ResNet.Trainer.Onnx;
 
-/// <summary>A model of the family rebuilt from an ONNX file, ready to score, fine-tune or export again.</summary>
+/// <summary>
+/// The importer's result: a live TorchSharp network rebuilt from an ONNX file, with what the file says about it
+/// (<see cref="OnnxModelInfo"/>) and which of this library's optional outputs it had, so it can be scored, fine-tuned or exported again.
+/// </summary>
 /// <param name="Model">The TorchSharp model (eval mode), weights and BN statistics copied from the file.</param>
-/// <param name="Normalization">The normalization to apply to RGB pixels before <paramref name="Model"/> (what the file folded in or its preprocessing did).</param>
-/// <param name="ClassNames">Class names in output order.</param>
-/// <param name="ImageHeight">Input height the file was made for.</param>
-/// <param name="ImageWidth">Input width the file was made for.</param>
+/// <param name="Info">What the file says: class names, input size, and the normalization to apply to RGB pixels before
+/// <paramref name="Model"/> (what the file folded in, or what its preprocessing graph did).</param>
 /// <param name="HasClassifier">False when the file held only the trunk (its <c>fc</c> is freshly initialised).</param>
 /// <param name="HasFeaturesOutput">True when the file had a features output.</param>
 /// <param name="HasPredictedIndexOutput">True when the file had a predicted-index output.</param>
 public sealed record ImportedModel(
     Models.ResNetModel Model,
-    InputNormalization Normalization,
-    IReadOnlyList<string> ClassNames,
-    int ImageHeight,
-    int ImageWidth,
+    OnnxModelInfo Info,
     bool HasClassifier,
     bool HasFeaturesOutput,
     bool HasPredictedIndexOutput = false)
@@ -29,10 +27,10 @@ public sealed record ImportedModel(
     /// <summary>Export options that write the model back as it came (export -> import -> export gives the same bytes).</summary>
     public OnnxExportOptions ExportOptions => new()
     {
-        ClassNames = ClassNames,
-        ImageHeight = ImageHeight,
-        ImageWidth = ImageWidth,
-        Normalization = Normalization,
+        ClassNames = Info.ClassNames,
+        ImageHeight = Info.Height,
+        ImageWidth = Info.Width,
+        Normalization = Info.Normalization,
         IncludeFeatures = HasFeaturesOutput,
         IncludePredictedIndex = HasPredictedIndexOutput,
     };
@@ -78,8 +76,8 @@ public static class OnnxImporter
         string source = $"ONNX model '{resnetPath}'";
         var imported = Import(Parse(File.ReadAllBytes(resnetPath), source), numClasses, source, nameOverride: "resnet18-cntk", seed);
         var norm = ReadPreprocessing(preprocessPath);
-        norm.Validate(imported.Model.Spec.InputChannels, imported.ImageHeight, imported.ImageWidth);
-        return imported with { Normalization = norm };
+        norm.Validate(imported.Model.Spec.InputChannels, imported.Info.Height, imported.Info.Width);
+        return imported with { Info = imported.Info with { Normalization = norm } };
     }
 
     /// <summary>
@@ -172,7 +170,7 @@ public static class OnnxImporter
 
         bool features = proto.Graph.Output.Any(o => o.Name == OnnxExporter.FeaturesOutput);
         bool predicted = proto.Graph.Output.Any(o => o.Name == OnnxExporter.PredictedIndexOutput);
-        return new ImportedModel(model, info.Normalization, info.ClassNames, height, width, hasClassifier, features, predicted);
+        return new ImportedModel(model, info, hasClassifier, features, predicted);
     }
 
     private static bool SameArchitecture(ResNetSpec a, ResNetSpec b) =>

@@ -34,8 +34,8 @@ public static class PretrainedResNet18
                     "(it copies DnnImageModels/ into the build output), or pass the folder that holds ResNet18Onnx/ and ResNetPrepOnnx/.", f);
         var imported = OnnxImporter.ImportDnnImageFeaturizer(trunk, prep, numClasses, seed);
         var model = imported.Model;
-        var n = imported.Normalization;
-        int c = model.Spec.InputChannels, h = imported.ImageHeight, w = imported.ImageWidth;
+        var n = imported.Info.Normalization;
+        int c = model.Spec.InputChannels, h = imported.Info.Height, w = imported.Info.Width;
         if (c != 3) throw new InvalidDataException($"The pretrained trunk has {c} input channels; expected 3.");
 
         bool bgr = n.NetworkOrder == ChannelOrder.Bgr;

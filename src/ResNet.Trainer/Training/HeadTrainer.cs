@@ -27,6 +27,13 @@ public sealed record HeadTrainingOptions
 
     /// <summary>Images per forward pass when the features are computed.</summary>
     public int FeatureBatchSize { get; init; } = 64;
+
+    /// <summary>
+    /// Folder that keeps the computed features between runs: a run on the same images, with the same trunk and
+    /// preprocessing, reads them instead of computing them; a damaged file is computed again, with a warning.
+    /// Default: none (the features are computed for every run).
+    /// </summary>
+    public string? FeatureCacheFolder { get; init; }
 }
 
 /// <summary>
@@ -51,11 +58,7 @@ public static class HeadTrainer
         int steps = Math.Max(1, (n + o.BatchSize - 1) / o.BatchSize);
         long total = o.Length.TotalIterations(steps), iteration = 0;
         int epochs = (int)((total + steps - 1) / steps);
-        var watch = Stopwatch.StartNew();
-        using var features = CacheFeatures(model, train, pipeline, o.FeatureBatchSize, cancellationToken);
-        double featureSeconds = watch.Elapsed.TotalSeconds;
-        progress?.Report(TrainingProgress.Note($"cached {train.Count} feature vectors of {features.shape[1]} in {featureSeconds:F1} s")
-            with { Epochs = epochs, ImagesPerSecond = train.Count / Math.Max(featureSeconds, 1e-9) });
+        using var features = Features(model, train, pipeline, o, epochs, progress, cancellationToken);
 
         using var labels = tensor(Enumerable.Range(0, train.Count).Select(i => (long)train.LabelOf(i)).ToArray());
         var fc = model.Classifier;
@@ -90,6 +93,36 @@ public static class HeadTrainer
         ResNetTrainer.EnsureFinite(model, "head training", null);
         model.eval();
         return history;
+    }
+
+    // The features of every training image: read from the cache folder when it holds them for these inputs, else computed (and stored there).
+    private static Tensor Features(Models.ResNetModel model, IImageSource train, ImagePipeline pipeline, HeadTrainingOptions o, int epochs,
+        IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
+    {
+        var watch = Stopwatch.StartNew();
+        int n = train.Count, width = model.Spec.FeatureCount;
+        void Report(string what) => progress?.Report(TrainingProgress.Note($"{what} in {watch.Elapsed.TotalSeconds:F1} s")
+            with { Epochs = epochs, ImagesPerSecond = n / Math.Max(watch.Elapsed.TotalSeconds, 1e-9) });
+        if (o.FeatureCacheFolder is null)
+        {
+            var computed = CacheFeatures(model, train, pipeline, o.FeatureBatchSize, cancellationToken);
+            Report($"cached {n} feature vectors of {width}");
+            return computed;
+        }
+        byte[] key = FeatureCache.Key(model, train, pipeline);
+        string path = FeatureCache.PathFor(o.FeatureCacheFolder, key);
+        if (FeatureCache.Read(path, key, n, width, out string? problem) is { } stored)
+        {
+            var read = tensor(stored, [n, width]);
+            Report($"read {n} cached feature vectors of {width} from '{path}'");
+            return read;
+        }
+        if (problem is not null)
+            progress?.Report(TrainingProgress.Note($"Warning: the feature cache '{path}' is damaged ({problem}); computing the features again."));
+        var features = CacheFeatures(model, train, pipeline, o.FeatureBatchSize, cancellationToken);
+        FeatureCache.Write(path, key, features);
+        Report($"cached {n} feature vectors of {width} and saved them to '{path}'");
+        return features;
     }
 
     /// <summary>The pooled trunk features of every image, [N, FeatureCount], computed in eval mode.</summary>

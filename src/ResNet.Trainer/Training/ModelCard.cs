@@ -6,8 +6,9 @@ using ResNet.Trainer.Models;
 namespace ResNet.Trainer.Training;
 
 /// <summary>
-/// What scoring a trained model needs besides its weights; saved as JSON beside them
-/// (<c>model.dat</c> + <c>model.json</c>). The ML.NET layer and the ONNX exporter read it.
+/// The trainer's description of a network it trained, in the trainer's terms (spec, 0..1 normalization, augmentation):
+/// what scoring or exporting the TorchSharp weights needs besides them, saved as JSON beside them (<c>model.dat</c> +
+/// <c>model.json</c>). Once exported, the ONNX file's own metadata (<see cref="ResNet.Scoring.OnnxModelInfo"/>) takes over.
 /// </summary>
 /// <param name="Spec">The architecture.</param>
 /// <param name="ClassNames">Label names, index = class.</param>

@@ -34,8 +34,8 @@ public class OnnxImportTests(ITestOutputHelper output)
         var imported = OnnxImporter.Import(first);
         using var reimported = imported.Model;
         Assert.Equal(spec.Name, reimported.Spec.Name);
-        Assert.Equal(["cat", "dog", "ship", "truck", "frog"], imported.ClassNames);
-        Assert.Equal(norm.Range, imported.Normalization.Range);
+        Assert.Equal(["cat", "dog", "ship", "truck", "frog"], imported.Info.ClassNames);
+        Assert.Equal(norm.Range, imported.Info.Normalization.Range);
         byte[] second = OnnxExporter.Export(reimported, imported.ExportOptions);
 
         Assert.Equal(first.Length, second.Length);
@@ -117,10 +117,10 @@ x.numpy().astype('<f4').tofile(sys.argv[2]); y.numpy().astype('<f4').tofile(sys.
         Assert.Equal(StemKind.ImageNet, spec.Stem);
         Assert.False(imported.HasClassifier);
         Assert.Equal(10, spec.NumClasses);
-        Assert.Equal(ChannelOrder.Bgr, imported.Normalization.NetworkOrder);
-        Assert.Equal(PixelRange.ZeroTo255, imported.Normalization.Range);
-        Assert.Equal(3 * 224 * 224, imported.Normalization.MeanImage!.Count);
-        Assert.Equal((224, 224), (imported.ImageHeight, imported.ImageWidth));
+        Assert.Equal(ChannelOrder.Bgr, imported.Info.Normalization.NetworkOrder);
+        Assert.Equal(PixelRange.ZeroTo255, imported.Info.Normalization.Range);
+        Assert.Equal(3 * 224 * 224, imported.Info.Normalization.MeanImage!.Count);
+        Assert.Equal((224, 224), (imported.Info.Height, imported.Info.Width));
     }
 
     [Fact]
@@ -144,7 +144,7 @@ x.numpy().astype('<f4').tofile(sys.argv[2]); y.numpy().astype('<f4').tofile(sys.
             float[] ours;
             using (no_grad())
             using (var x = tensor(pixels, [1, 3, 224, 224]))
-            using (var normalized = imported.Normalization.Apply(x))
+            using (var normalized = imported.Info.Normalization.Apply(x))
             using (var f = model.Features(normalized))
                 ours = Floats(f);
 

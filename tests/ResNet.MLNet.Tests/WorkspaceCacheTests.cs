@@ -1,0 +1,121 @@
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using ResNet.MLNet.Transforms;
+using ResNet.Trainer.Training;
+
+namespace ResNet.MLNet.Tests;
+
+/// <summary>
+/// Options.WorkspaceFolder with FreezeBackbone: the trunk's features are stored on the first fit and read back by the
+/// next fit on the same images and trunk (same head results); a damaged file is detected and recomputed; changed images
+/// get a cache of their own. A small random-initialised resnet8 keeps it fast: the cache does not care where the trunk came from.
+/// </summary>
+public sealed class WorkspaceCacheTests : IDisposable
+{
+    private readonly string _data = Samples.SmallCopy(classes: 2, trainPerClass: 10, testPerClass: 0);
+    private readonly string _workspace = Directory.CreateTempSubdirectory("resnet-workspace-").FullName;
+
+    public void Dispose()
+    {
+        Directory.Delete(_data, recursive: true);
+        Directory.Delete(_workspace, recursive: true);
+    }
+
+    private sealed record FitResult(IReadOnlyList<EpochStats> History, List<float[]> Scores, List<string> Notes);
+
+    private FitResult FitHeadOnly()
+    {
+        var ml = new MLContext(seed: 1);
+        var notes = new List<string>();
+        var images = ml.Data.LoadImagesFromDirectory(Path.Combine(_data, "train"));
+        var estimator = ml.Transforms.ResNetClassifier(new ResNetClassifierEstimator.Options
+        {
+            ImageColumnName = "ImagePath", Architecture = "resnet8", Channels = 1, ImageSize = 28,
+            FreezeBackbone = true, Epochs = 3, Seed = 1, WorkspaceFolder = _workspace,
+            MetricsCallback = new Notes(notes),
+        });
+        var model = ml.Transforms.Conversion.MapValueToKey("Label").Append(estimator).Fit(images);
+        var scores = model.Transform(images).GetColumn<float[]>("Score").ToList();
+        return new FitResult(estimator.LastTraining!.History, scores, notes);
+    }
+
+    private string[] CacheFiles() => Directory.GetFiles(_workspace, "features-*.bin");
+
+    private static void AssertSameHead(FitResult expected, FitResult actual)
+    {
+        Assert.Equal(expected.History.Select(h => h.TrainLoss), actual.History.Select(h => h.TrainLoss));
+        Assert.Equal(expected.Scores.Count, actual.Scores.Count);
+        Assert.All(expected.Scores.Zip(actual.Scores), p => Assert.Equal(p.First, p.Second));
+    }
+
+    [Fact]
+    public void SecondFit_ReadsTheCachedFeatures_AndTrainsTheSameHead()
+    {
+        var first = FitHeadOnly();
+        string file = Assert.Single(CacheFiles());
+        Assert.Contains(first.Notes, n => n.StartsWith("cached 20 feature vectors of 64 and saved them to", StringComparison.Ordinal));
+        var written = File.GetLastWriteTimeUtc(file);
+        byte[] bytes = File.ReadAllBytes(file);
+
+        var second = FitHeadOnly();
+        Assert.Contains(second.Notes, n => n.StartsWith("read 20 cached feature vectors of 64 from", StringComparison.Ordinal));
+        Assert.DoesNotContain(second.Notes, n => n.StartsWith("cached ", StringComparison.Ordinal));
+        Assert.Equal(written, File.GetLastWriteTimeUtc(file));
+        Assert.Equal(bytes, File.ReadAllBytes(file));
+        AssertSameHead(first, second);
+    }
+
+    [Fact]
+    public void DamagedCache_IsDetected_RecomputedWithAWarning_AndRewritten()
+    {
+        var first = FitHeadOnly();
+        string file = Assert.Single(CacheFiles());
+        byte[] good = File.ReadAllBytes(file);
+        byte[] damaged = (byte[])good.Clone();
+        damaged[damaged.Length / 2] ^= 0xFF; // one feature value changes; the checksum no longer matches
+        File.WriteAllBytes(file, damaged);
+
+        var second = FitHeadOnly();
+        Assert.Contains(second.Notes, n => n.StartsWith("Warning: the feature cache", StringComparison.Ordinal) && n.Contains("checksum does not match"));
+        Assert.Contains(second.Notes, n => n.StartsWith("cached 20 feature vectors", StringComparison.Ordinal));
+        Assert.Equal(good, File.ReadAllBytes(file));
+        AssertSameHead(first, second);
+
+        File.WriteAllBytes(file, good[..(good.Length - 100)]); // truncated
+        var third = FitHeadOnly();
+        Assert.Contains(third.Notes, n => n.StartsWith("Warning: the feature cache", StringComparison.Ordinal) && n.Contains("bytes where"));
+        Assert.Equal(good, File.ReadAllBytes(file));
+    }
+
+    [Fact]
+    public void ChangedImages_GetACacheOfTheirOwn()
+    {
+        FitHeadOnly();
+        string before = Assert.Single(CacheFiles());
+        var anImage = Directory.GetFiles(Path.Combine(_data, "train"), "*.png", SearchOption.AllDirectories).Order(StringComparer.Ordinal).First();
+        File.Delete(anImage);
+
+        var changed = FitHeadOnly();
+        Assert.Contains(changed.Notes, n => n.StartsWith("cached 19 feature vectors", StringComparison.Ordinal));
+        Assert.Equal(2, CacheFiles().Length);
+        Assert.Contains(before, CacheFiles());
+    }
+
+    [Fact]
+    public void WorkspaceFolder_WithoutFreezeBackbone_IsRefusedBeforeAnyWork()
+    {
+        var ml = new MLContext();
+        var ex = Assert.Throws<InvalidTrainingOptionException>(() => ml.Transforms.ResNetClassifier(new ResNetClassifierEstimator.Options { WorkspaceFolder = _workspace }));
+        Assert.Equal(nameof(ResNetClassifierEstimator.Options.WorkspaceFolder), ex.Option);
+        Assert.Contains("FreezeBackbone = true", ex.Message);
+        Assert.Empty(CacheFiles());
+    }
+
+    private sealed class Notes(List<string> sink) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value)
+        {
+            if (value.Kind == ProgressKind.Message && value.Message is not null) lock (sink) sink.Add(value.Message);
+        }
+    }
+}
