@@ -58,13 +58,21 @@ public static class TritonRepository
         sb.Append("input [\n");
         sb.Append(inv, $"  {{\n    name: \"{scorer.InputName}\"\n    data_type: TYPE_FP32\n    dims: [ {scorer.Info.Channels}, {scorer.Info.Height}, {scorer.Info.Width} ]\n  }}\n");
         sb.Append("]\n");
-        var outputs = ModelOutputs.Of(scorer);
+        // Every output the model has: the scores and features, and the last-stage activations (for class-activation maps).
+        var outputs = ModelOutputs.Of(scorer)
+            .Select(o => (o.Name, Dims: o.Length.ToString(inv), Labels: o.IsClassScores))
+            .ToList();
+        if (scorer.ActivationsName is { } activations)
+        {
+            var a = scorer.ActivationShape;
+            outputs.Add((activations, string.Create(inv, $"{a.Channels}, {a.Height}, {a.Width}"), false));
+        }
         sb.Append("output [\n");
         for (int i = 0; i < outputs.Count; i++)
         {
             var o = outputs[i];
-            sb.Append(inv, $"  {{\n    name: \"{o.Name}\"\n    data_type: TYPE_FP32\n    dims: [ {o.Length} ]\n");
-            if (o.IsClassScores) sb.Append(inv, $"    label_filename: \"{LabelFile}\"\n");
+            sb.Append(inv, $"  {{\n    name: \"{o.Name}\"\n    data_type: TYPE_FP32\n    dims: [ {o.Dims} ]\n");
+            if (o.Labels) sb.Append(inv, $"    label_filename: \"{LabelFile}\"\n");
             sb.Append(i == outputs.Count - 1 ? "  }\n" : "  },\n");
         }
         sb.Append("]\n");

@@ -112,4 +112,77 @@ public class OnnxCommandTests
         Assert.Equal(2, code);
         Assert.Contains("missing.png", err);
     }
+
+    [Fact]
+    public void PredictExplain_WritesOneHeatMapPngPerImage_AtTheImagesSize()
+    {
+        var (dir, weights, names) = TrainedFiles();
+        string onnx = Path.Combine(dir, "m.onnx");
+        Assert.Equal(0, Run("export", "--arch", "resnet20", "--weights", weights, "--class-names", names, "-o", onnx).Code);
+        using (var scorer = new OnnxScorer(onnx))
+            Assert.Equal(new ActivationShape(64, 8, 8), scorer.ActivationShape); // on by default; 32 -> 32 -> 16 -> 8
+
+        // Two images of the same name in different folders, and one that is not square.
+        string images = Path.Combine(dir, "images");
+        Directory.CreateDirectory(Path.Combine(images, "a"));
+        Directory.CreateDirectory(Path.Combine(images, "b"));
+        using (var bmp = new SKBitmap(40, 30))
+        {
+            for (int y = 0; y < 30; y++)
+                for (int x = 0; x < 40; x++)
+                    bmp.SetPixel(x, y, x < 20 ? SKColors.White : new SKColor((byte)(x * 6), (byte)(y * 8), 40));
+            using var data = bmp.Encode(SKEncodedImageFormat.Png, 100);
+            File.WriteAllBytes(Path.Combine(images, "a", "x.png"), data.ToArray());
+        }
+        WritePng(Path.Combine(images, "b", "x.png"), SKColors.Blue, 32, 32);
+
+        string explain = Path.Combine(dir, "explain");
+        var (code, output, err) = Run("predict", "--model", onnx, images, "--explain", explain, "--json");
+        Assert.True(code == 0, err);
+        using var doc = JsonDocument.Parse(output);
+        var written = doc.RootElement.EnumerateArray().Select(r => r.GetProperty("heat_map").GetString()!).ToArray();
+        Assert.Equal(["x.cam.png", "x-2.cam.png"], written.Select(Path.GetFileName));
+        Assert.Equal(written.Order(), Directory.GetFiles(explain).Order());
+        foreach (var (file, size) in written.Zip(new[] { (40, 30), (32, 32) }))
+        {
+            var back = ImageDecoder.Decode(file, 3);
+            Assert.Equal(size, (back.Width, back.Height));
+            // Half the pixels are the heat map's colour over the image: none of them is left as the image's pure white or blue.
+            int untouched = Enumerable.Range(0, back.Width * back.Height).Count(i =>
+                back.Pixels[3 * i] == 255 && back.Pixels[3 * i + 1] == 255 && back.Pixels[3 * i + 2] == 255 ||
+                back.Pixels[3 * i] == 0 && back.Pixels[3 * i + 1] == 0 && back.Pixels[3 * i + 2] == 255);
+            Assert.Equal(0, untouched);
+        }
+
+        (code, output, err) = Run("predict", "--model", onnx, images, "--explain", explain);
+        Assert.True(code == 0, err);
+        Assert.Contains("2 PNG file(s)", output);
+    }
+
+    [Fact]
+    public void PredictExplain_OnAModelWithoutActivations_ExitsWithTwoNamingTheFix_AndWritesNothing()
+    {
+        var (dir, weights, names) = TrainedFiles();
+        string onnx = Path.Combine(dir, "m.onnx");
+        Assert.Equal(0, Run("export", "--arch", "resnet20", "--weights", weights, "--class-names", names, "-o", onnx, "--no-activations").Code);
+        using (var scorer = new OnnxScorer(onnx)) Assert.False(scorer.HasActivations);
+        string image = WritePng(Path.Combine(dir, "g.png"), SKColors.Green, 32, 32);
+        string explain = Path.Combine(dir, "explain");
+
+        var (code, output, err) = Run("predict", "--model", onnx, image, "--explain", explain);
+        Assert.Equal(2, code);
+        Assert.Contains("'activations' output", err);
+        Assert.Contains("resnet export", err);
+        Assert.Contains("--no-activations", err);
+        Assert.Equal("", output);
+        Assert.False(Directory.Exists(explain));
+
+        // Heat maps inside an image folder would be scored next time.
+        Directory.CreateDirectory(Path.Combine(dir, "images"));
+        WritePng(Path.Combine(dir, "images", "r.png"), SKColors.Red, 32, 32);
+        (code, _, err) = Run("predict", "--model", onnx, Path.Combine(dir, "images"), "--explain", Path.Combine(dir, "images", "cam"));
+        Assert.Equal(2, code);
+        Assert.Contains("--explain", err);
+        Assert.Contains("inside the data folder", err);
+    }
 }

@@ -29,6 +29,12 @@ public sealed class TritonRepositoryTests
         Assert.Matches(new Regex(@"name: ""input""\s+data_type: TYPE_FP32\s+dims: \[ 1, 28, 28 \]"), config);
         Assert.Matches(new Regex(@"name: ""probabilities""\s+data_type: TYPE_FP32\s+dims: \[ 10 \]\s+label_filename: ""labels.txt"""), config);
         Assert.Matches(new Regex(@"name: ""features""\s+data_type: TYPE_FP32\s+dims: \[ 64 \]\s+\}"), config);
+        // The last stage's activations (resnet train exports them): ResNet-20 at 28x28 ends at 64 channels of 7x7.
+        Assert.Equal(new ActivationShape(64, 7, 7), scorer.ActivationShape);
+        Assert.Matches(new Regex(@"name: ""activations""\s+data_type: TYPE_FP32\s+dims: \[ 64, 7, 7 \]\s+\}"), config);
+        // Every graph output is listed, each once.
+        var listed = Regex.Matches(config, @"name: ""(\w+)""\s+data_type").Select(m => m.Groups[1].Value).Skip(1).Order().ToArray();
+        Assert.Equal(global::Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(ServingFixture.ModelPath)).Graph.Output.Select(o => o.Name).Order(), listed);
         // Balanced braces and brackets: the text parses as a protobuf message.
         Assert.Equal(config.Count(c => c == '{'), config.Count(c => c == '}'));
         Assert.Equal(config.Count(c => c == '['), config.Count(c => c == ']'));

@@ -24,10 +24,11 @@ internal static class ExportCommand
         var range = new Option<string>("--range") { Description = "Pixel range the model was fed: 0..1 or 0..255.", DefaultValueFactory = _ => "0..1" };
         var fold = new Option<bool>("--fold-bn") { Description = "Fold batch norms into the convolutions (faster scoring; the file can then be scored but not re-imported exactly)." };
         var noFeatures = new Option<bool>("--no-features") { Description = "Do not add the pooled-features output." };
+        var noActivations = new Option<bool>("--no-activations") { Description = "Do not add the last-stage activation output (which `resnet predict --explain` draws class-activation heat maps from)." };
         var triton = new Option<string?>("--triton") { Description = "Also add the model to this Triton model repository folder (config.pbtxt, 1/model.onnx, labels.txt)." };
         var cmd = new Command("export", "Export trained weights to ONNX: dynamic batch, normalization folded in, class names and input spec in metadata.")
         {
-            arch, weights, outPath, classes, classNames, channels, size, mean, std, range, fold, noFeatures, triton,
+            arch, weights, outPath, classes, classNames, channels, size, mean, std, range, fold, noFeatures, noActivations, triton,
         };
         cmd.SetAction(parse => UserErrors.Run(parse, () =>
         {
@@ -61,6 +62,7 @@ internal static class ExportCommand
                 Normalization = new InputNormalization(pixelRange, m, s),
                 FoldBatchNorm = parse.GetValue(fold),
                 IncludeFeatures = !parse.GetValue(noFeatures),
+                IncludeActivations = !parse.GetValue(noActivations),
             });
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"wrote {path}: {spec.Name}, input [N, {spec.InputChannels}, {imageSize}, {imageSize}] RGB {parse.GetValue(range)}, {nc} classes, {new FileInfo(path).Length:N0} bytes"));

@@ -161,6 +161,7 @@ internal static class TrainCommand
                 ImageHeight = card.ImageHeight,
                 ImageWidth = card.ImageWidth,
                 Normalization = card.Normalization.ToInputNormalization(),
+                IncludeActivations = true, // as `resnet export` does by default: `resnet predict --explain` draws from them
             });
             Reports.WriteHistoryCsv(Path.Combine(dir, "metrics.csv"), result.History);
             EvaluationReport? report = null;

@@ -7,6 +7,12 @@ using ResNet.Trainer.Training;
 namespace ResNet.Cli.Reporting;
 
 /// <summary>Metrics files (CSV, JSON) and plots (SVG, written directly: no plotting dependency, no SkiaSharp version pull).</summary>
+/// <remarks>
+/// PNG was weighed and left out (2026-12-02): OxyPlot.SkiaSharp 2.2.0 resolves on SkiaSharp 2.88.9, but it shapes text with
+/// SkiaSharp.HarfBuzz, whose Linux native library it does not bring (its PngExporter throws DllNotFoundException for
+/// libHarfBuzzSharp until HarfBuzzSharp.NativeAssets.Linux is added), and its labels depend on the fonts installed.
+/// SVG leaves fonts to the viewer, opens in any browser and adds nothing to the tool's size.
+/// </remarks>
 internal static class Reports
 {
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;

@@ -45,7 +45,7 @@ public static class ResNetQuantizationExtensions
 
         var info = transformer.ModelInfo;
         var ml = new MLContext().RegisterResNet();
-        var pixels = ImagePreprocessing.Build(ml, kind, column, transformer.ImageFolder, info).Fit(calibrationData).Transform(calibrationData);
+        var pixels = ImagePreprocessing.Build(ml.Transforms, kind, column, transformer.ImageFolder, info).Fit(calibrationData).Transform(calibrationData);
         var images = Read(pixels, calibrationData, transformer.ImageFolder, info, options.MaxCalibrationImages);
         options.Log?.Invoke($"calibration: {images.Count} images from the data's column '{column}'");
         var (bytes, summary) = OnnxQuantizer.Quantize(model, images, options, source);
@@ -54,7 +54,7 @@ public static class ResNetQuantizationExtensions
     }
 
     // The pixel vectors of an even spread of at most `max` rows, kept as bytes (a quarter of the floats' memory).
-    private static ScaledImages Read(IDataView pixels, IDataView input, string? imageFolder, ResNetModelInfo info, int max)
+    private static ScaledImages Read(IDataView pixels, IDataView input, string? imageFolder, OnnxModelInfo info, int max)
     {
         long count = input.GetRowCount() ?? CountRows(input);
         int take = max < 1 ? (int)Math.Min(count, int.MaxValue) : (int)Math.Min(count, max);

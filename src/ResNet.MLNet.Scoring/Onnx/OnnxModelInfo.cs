@@ -17,6 +17,11 @@ public static class OnnxNames
     public const string FeaturesOutput = "features";
     /// <summary>The optional predicted-class output: uint32 [N], the argmax of the probabilities.</summary>
     public const string PredictedIndexOutput = "predicted_index";
+    /// <summary>
+    /// The optional last-stage activation output: float [N, C, h, w], the last residual stage's output before global average
+    /// pooling. With the classifier's weights it gives class-activation maps (<see cref="OnnxScorer.ClassActivationMap"/>).
+    /// </summary>
+    public const string ActivationsOutput = "activations";
     /// <summary>The initializer holding the mean image, when the normalization has one.</summary>
     public const string MeanImageInitializer = "input.mean_image";
 }

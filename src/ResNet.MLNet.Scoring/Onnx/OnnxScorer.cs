@@ -69,10 +69,20 @@ public readonly record struct BatchStats(int Images, int Requests, TimeSpan Olde
 /// <param name="Probability">Softmax probability.</param>
 public readonly record struct ClassScore(int Index, string Label, float Probability);
 
+/// <summary>The shape of one image's last-stage activations: channels x height x width.</summary>
+/// <param name="Channels">Channels (the classifier's input features).</param>
+/// <param name="Height">Rows of the activation map.</param>
+/// <param name="Width">Columns of the activation map.</param>
+public readonly record struct ActivationShape(int Channels, int Height, int Width)
+{
+    /// <summary>Floats per image.</summary>
+    public int Length => Channels * Height * Width;
+}
+
 /// <summary>Scores of a batch, row-major: image <c>i</c>'s values start at <c>i * ClassCount</c>.</summary>
 public sealed class ScoreResult
 {
-    internal ScoreResult(int count, int classes, int features, bool withFeatures)
+    internal ScoreResult(int count, int classes, int features, bool withFeatures, ActivationShape activations = default)
     {
         Count = count;
         ClassCount = classes;
@@ -80,6 +90,8 @@ public sealed class ScoreResult
         Logits = new float[count * classes];
         Probabilities = new float[count * classes];
         Features = withFeatures ? new float[count * features] : null;
+        ActivationShape = activations;
+        Activations = activations.Length > 0 ? new float[count * activations.Length] : null;
     }
 
     /// <summary>Number of images.</summary>
@@ -94,6 +106,16 @@ public sealed class ScoreResult
     public float[] Probabilities { get; }
     /// <summary>Pooled features, [Count, FeatureCount], when requested.</summary>
     public float[]? Features { get; }
+    /// <summary>The shape of one image's activations (all zero when they were not requested).</summary>
+    public ActivationShape ActivationShape { get; }
+    /// <summary>Last-stage activations, [Count, Channels, Height, Width], when requested.</summary>
+    public float[]? Activations { get; }
+
+    /// <summary>The activations of image <paramref name="i"/>, [Channels, Height, Width].</summary>
+    /// <exception cref="InvalidOperationException">Activations were not requested.</exception>
+    public ReadOnlySpan<float> ActivationsOf(int i) => Activations is null
+        ? throw new InvalidOperationException("This result has no activations; score with activations: true on a model that has the activations output.")
+        : Activations.AsSpan(i * ActivationShape.Length, ActivationShape.Length);
 
     /// <summary>The probabilities of image <paramref name="i"/>.</summary>
     public ReadOnlySpan<float> ProbabilitiesOf(int i) => Probabilities.AsSpan(i * ClassCount, ClassCount);
@@ -112,14 +134,17 @@ public sealed class ScoreResult
 /// <summary>
 /// Scores images with an exported ResNet (or another ONNX image classifier) on ONNX Runtime. Requests are
 /// split into batches of at most <see cref="OnnxScorerOptions.MaxBatchSize"/> and run without copying the
-/// input; <see cref="Score(ReadOnlyMemory{float}, int, bool)"/> may be called from several threads at once.
+/// input; <see cref="Score(ReadOnlyMemory{float}, int, bool, bool)"/> may be called from several threads at once.
 /// <see cref="ScoreAsync"/> also coalesces small concurrent requests (e.g. one image per caller) into one batch.
 /// </summary>
 public sealed class OnnxScorer : IDisposable
 {
     private readonly InferenceSession _session;
     private readonly string _inputName;
-    private readonly string? _probabilitiesName, _logitsName, _featuresName;
+    private readonly string? _probabilitiesName, _logitsName, _featuresName, _activationsName;
+    // The classifier's weights [classes, channels] for class-activation maps, or why they could not be read.
+    private readonly float[]? _classWeights;
+    private readonly string? _classWeightsProblem;
     private readonly int _maxBatch;
     private readonly string _source;
     private int _disposed;
@@ -168,6 +193,15 @@ public sealed class OnnxScorer : IDisposable
 
     /// <summary>Length of the features output (0 when absent).</summary>
     public int FeatureCount { get; }
+
+    /// <summary>The graph output with the last stage's activations (<see cref="OnnxNames.ActivationsOutput"/>), or null.</summary>
+    public string? ActivationsName => _activationsName;
+
+    /// <summary>True when the model has the activations output, so <see cref="ClassActivationMap"/> can be used.</summary>
+    public bool HasActivations => _activationsName is not null;
+
+    /// <summary>The shape of one image's activations (all zero when the model has no activations output).</summary>
+    public ActivationShape ActivationShape { get; }
 
     /// <summary>Opens an ONNX file.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
@@ -229,6 +263,19 @@ public sealed class OnnxScorer : IDisposable
             }
             int classes = _session.OutputMetadata[_probabilitiesName ?? _logitsName!].Dimensions[1];
             FeatureCount = _featuresName is null ? 0 : _session.OutputMetadata[_featuresName].Dimensions[1];
+            if (_session.OutputMetadata.TryGetValue(OnnxNames.ActivationsOutput, out var a) && a.IsTensor &&
+                a.ElementDataType == TensorElementType.Float && a.Dimensions.Length == 4 && a.Dimensions.Skip(1).All(d => d > 0))
+            {
+                _activationsName = OnnxNames.ActivationsOutput;
+                ActivationShape = new ActivationShape(a.Dimensions[1], a.Dimensions[2], a.Dimensions[3]);
+                try
+                {
+                    _classWeights = _logitsName is null
+                        ? throw new OnnxModelFormatException($"{source}: class-activation maps need the '{OnnxNames.LogitsOutput}' output, which this model does not have. Export it with `resnet export`.")
+                        : ClassifierWeights.Read(global::Onnx.ModelProto.Parser.ParseFrom(model), _logitsName, classes, ActivationShape.Channels, source);
+                }
+                catch (OnnxModelFormatException ex) { _classWeightsProblem = ex.Message; }
+            }
             Info = ReadInfo(dims, classes, options.ClassNames);
             _maxBatch = dims[0] > 0 ? Math.Min(dims[0], options.MaxBatchSize) : options.MaxBatchSize;
             if (dims[0] > 1)
@@ -338,11 +385,15 @@ public sealed class OnnxScorer : IDisposable
     /// (<see cref="InputNormalization.Range"/> of <see cref="Info"/>). Thread-safe.
     /// </summary>
     /// <exception cref="InputShapeException">The buffer does not hold <paramref name="count"/> images of the model's shape.</exception>
-    public ScoreResult Score(ReadOnlyMemory<float> images, int count, bool features = false)
+    /// <param name="images">The images, [count, C, H, W].</param>
+    /// <param name="count">How many images the buffer holds.</param>
+    /// <param name="features">Also return the pooled features (the model must have them).</param>
+    /// <param name="activations">Also return the last stage's activations (the model must have them; see <see cref="HasActivations"/>).</param>
+    public ScoreResult Score(ReadOnlyMemory<float> images, int count, bool features = false, bool activations = false)
     {
-        Check(images, count, features);
+        Check(images, count, features, activations);
         int per = ImageLength;
-        var result = new ScoreResult(count, Info.ClassCount, FeatureCount, features);
+        var result = new ScoreResult(count, Info.ClassCount, FeatureCount, features, activations ? ActivationShape : default);
         using var runOptions = new RunOptions();
         for (int start = 0; start < count; start += _maxBatch)
         {
@@ -352,7 +403,7 @@ public sealed class OnnxScorer : IDisposable
         return result;
     }
 
-    private void Check(ReadOnlyMemory<float> images, int count, bool features)
+    private void Check(ReadOnlyMemory<float> images, int count, bool features, bool activations = false)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         if (count < 0) throw new ArgumentOutOfRangeException(nameof(count), count, "The image count cannot be negative.");
@@ -363,10 +414,12 @@ public sealed class OnnxScorer : IDisposable
                 "Resize the images and convert them to the model's channel count first (ImageTensors.Load does both).");
         if (features && _featuresName is null)
             throw new InvalidOperationException($"{_source} has no '{OnnxNames.FeaturesOutput}' output; export it with IncludeFeatures = true.");
+        if (activations && _activationsName is null)
+            throw MissingActivations();
     }
 
     /// <summary>
-    /// Scores like <see cref="Score(ReadOnlyMemory{float}, int, bool)"/>, but requests that arrive while a batch is
+    /// Scores like <see cref="Score(ReadOnlyMemory{float}, int, bool, bool)"/>, but requests that arrive while a batch is
     /// running are queued and run together as the next batch (up to <see cref="OnnxScorerOptions.MaxBatchSize"/>
     /// images), so many callers with one image each get batch throughput. With <see cref="OnnxScorerOptions.MaxQueueDelay"/>
     /// a batch also waits that long for more requests. The buffer must stay unchanged until the task ends.
@@ -462,7 +515,10 @@ public sealed class OnnxScorer : IDisposable
     }
 
     /// <summary>Scores images given one array per image (each C x H x W floats).</summary>
-    public ScoreResult Score(IReadOnlyList<float[]> images, bool features = false)
+    /// <param name="images">The images.</param>
+    /// <param name="features">Also return the pooled features (the model must have them).</param>
+    /// <param name="activations">Also return the last stage's activations (the model must have them; see <see cref="HasActivations"/>).</param>
+    public ScoreResult Score(IReadOnlyList<float[]> images, bool features = false, bool activations = false)
     {
         ArgumentNullException.ThrowIfNull(images);
         int per = ImageLength;
@@ -473,7 +529,42 @@ public sealed class OnnxScorer : IDisposable
                 throw new InputShapeException($"Image {i} has {images[i].Length} floats; {_source} takes {Info.Channels}x{Info.Height}x{Info.Width} = {per}. Resize it and convert its channels first.");
             images[i].CopyTo(packed, i * per);
         }
-        return Score(packed, images.Count, features);
+        return Score(packed, images.Count, features, activations);
+    }
+
+    private InvalidOperationException MissingActivations() => new(
+        $"{_source} has no '{OnnxNames.ActivationsOutput}' output, which class-activation maps need. Export it again with the activations " +
+        "(OnnxExportOptions.IncludeActivations = true; `resnet export` and `resnet train` write them by default).");
+
+    /// <summary>
+    /// The class-activation map (CAM; Zhou et al. 2016) of class <paramref name="classIndex"/> for image
+    /// <paramref name="image"/> of <paramref name="result"/>: the last stage's activations weighted by the class's row of
+    /// the classifier, <c>sum_c W[class, c] * A[c, y, x]</c>, as [Height, Width] row-major. Its mean is the class's logit
+    /// less the bias. For a global average pool followed by one fully connected layer, Grad-CAM gives the same map.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The model has no activations output, or <paramref name="result"/> was scored without activations.</exception>
+    /// <exception cref="OnnxModelFormatException">The classifier's weights cannot be read from the model.</exception>
+    public float[] ClassActivationMap(ScoreResult result, int image, int classIndex)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        if (_activationsName is null) throw MissingActivations();
+        if (_classWeights is null) throw new OnnxModelFormatException(_classWeightsProblem!);
+        ArgumentOutOfRangeException.ThrowIfNegative(image);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(image, result.Count);
+        ArgumentOutOfRangeException.ThrowIfNegative(classIndex);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(classIndex, Info.ClassCount);
+        var a = result.ActivationsOf(image);
+        var shape = ActivationShape;
+        int pixels = shape.Height * shape.Width;
+        var map = new float[pixels];
+        var w = _classWeights.AsSpan(classIndex * shape.Channels, shape.Channels);
+        for (int c = 0; c < shape.Channels; c++)
+        {
+            float weight = w[c];
+            var plane = a.Slice(c * pixels, pixels);
+            for (int p = 0; p < pixels; p++) map[p] += weight * plane[p];
+        }
+        return map;
     }
 
     private void RunChunk(RunOptions runOptions, Memory<float> input, int n, int start, ScoreResult result)
@@ -499,6 +590,12 @@ public sealed class OnnxScorer : IDisposable
             {
                 names.Add(_featuresName!);
                 outputs.Add(OrtValue.CreateTensorValueFromMemory(info, result.Features.AsMemory(start * FeatureCount, n * FeatureCount), [n, FeatureCount]));
+            }
+            if (result.Activations is not null)
+            {
+                var a = ActivationShape;
+                names.Add(_activationsName!);
+                outputs.Add(OrtValue.CreateTensorValueFromMemory(info, result.Activations.AsMemory(start * a.Length, n * a.Length), [n, a.Channels, a.Height, a.Width]));
             }
             using var x = OrtValue.CreateTensorValueFromMemory(info, input, [n, Info.Channels, Info.Height, Info.Width]);
             _session.Run(runOptions, [_inputName], [x], names, outputs);

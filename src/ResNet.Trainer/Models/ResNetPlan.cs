@@ -116,6 +116,29 @@ public static class ResNetPlan
         return factor;
     }
 
+    /// <summary>
+    /// Height and width of the last stage's output (what global average pooling reduces) for an input of
+    /// <paramref name="height"/> x <paramref name="width"/>: each strided window maps n pixels to (n + padding - kernel) / stride + 1.
+    /// </summary>
+    public static (int Height, int Width) OutputSize(ResNetSpec spec, int height, int width)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var windows = new List<(int Kernel, int Stride)> { (Stem(spec).Kernel, Stem(spec).Stride) };
+        if (spec.Stem == StemKind.ImageNet) windows.Add((3, 2)); // the stem's max-pool
+        foreach (var b in Blocks(spec))
+            windows.AddRange(b.Convs.Select(c => (c.Kernel, c.Stride)));
+        int Size(int n)
+        {
+            foreach (var (k, s) in windows)
+            {
+                var (lo, hi) = Padding(spec.Padding, k, s);
+                n = (n + lo + hi - k) / s + 1;
+            }
+            return n;
+        }
+        return (Size(height), Size(width));
+    }
+
     /// <summary>Checks that a spec describes a buildable network.</summary>
     /// <exception cref="ArgumentException">A field is out of range; the message names it.</exception>
     public static void Validate(ResNetSpec spec)

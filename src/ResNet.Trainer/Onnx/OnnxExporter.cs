@@ -30,6 +30,13 @@ public sealed class OnnxExportOptions
     /// </summary>
     public bool IncludePredictedIndex { get; init; }
 
+    /// <summary>
+    /// Also output the last stage's activations before global average pooling (<see cref="OnnxExporter.ActivationsOutput"/>,
+    /// float [N, FeatureCount, h, w]): with the classifier's weights, which stay in the file, they give class-activation
+    /// maps without libtorch. The network computes them anyway; the output only makes them visible. Default false.
+    /// </summary>
+    public bool IncludeActivations { get; init; }
+
     /// <summary>Fold each batch norm into the convolution before it (faster scoring; such files can be scored, not imported for training).</summary>
     public bool FoldBatchNorm { get; init; }
 }
@@ -52,6 +59,8 @@ public static class OnnxExporter
     public const string FeaturesOutput = OnnxNames.FeaturesOutput;
     /// <summary>Name of the optional predicted-class output (<see cref="OnnxNames.PredictedIndexOutput"/>).</summary>
     public const string PredictedIndexOutput = OnnxNames.PredictedIndexOutput;
+    /// <summary>Name of the optional last-stage activation output (<see cref="OnnxNames.ActivationsOutput"/>).</summary>
+    public const string ActivationsOutput = OnnxNames.ActivationsOutput;
     /// <summary>Initializer holding the mean image (<see cref="OnnxNames.MeanImageInitializer"/>).</summary>
     public const string MeanImageInitializer = OnnxNames.MeanImageInitializer;
     /// <summary>The ONNX operator set written (Debian's python3-onnx 1.12 checks up to 17).</summary>
@@ -105,8 +114,9 @@ public static class OnnxExporter
                 Ints("kernel_shape", 3, 3), Ints("strides", 2, 2), Ints("pads", lo, lo, hi, hi)]);
         }
 
-        foreach (var b in ResNetPlan.Blocks(spec))
-            x = Block(g, spec, b, x);
+        var blocks = ResNetPlan.Blocks(spec);
+        for (int i = 0; i < blocks.Count; i++)
+            x = Block(g, spec, blocks[i], x, options.IncludeActivations && i == blocks.Count - 1 ? ActivationsOutput : null);
 
         var pooled = g.Node("GlobalAveragePool", "avgpool", [x], []);
         g.Graph.Node.Add(new NodeProto { Name = "flatten", OpType = "Flatten", Input = { pooled }, Output = { FeaturesOutput }, Attribute = { Int("axis", 1) } });
@@ -134,6 +144,11 @@ public static class OnnxExporter
             graph.Output.Add(TensorValue(FeaturesOutput, "N", spec.FeatureCount));
         if (options.IncludePredictedIndex)
             graph.Output.Add(TensorValue(PredictedIndexOutput, "N", TensorProto.Types.DataType.Uint32));
+        if (options.IncludeActivations)
+        {
+            var (h, w) = ResNetPlan.OutputSize(spec, height, width);
+            graph.Output.Add(TensorValue(ActivationsOutput, "N", spec.FeatureCount, h, w));
+        }
 
         var m = new ModelProto
         {
@@ -165,7 +180,8 @@ public static class OnnxExporter
         return m;
     }
 
-    private static string Block(GraphBuilder g, ResNetSpec spec, BlockPlan b, string x)
+    // The last block's output may be named as a graph output (the activations) instead of after its node.
+    private static string Block(GraphBuilder g, ResNetSpec spec, BlockPlan b, string x, string? output)
     {
         string p = b.Path;
         string y = x;
@@ -183,7 +199,7 @@ public static class OnnxExporter
         };
         if (shortcut is not null)
             y = g.Node("Add", $"{p}.add", [y, shortcut], []);
-        return g.Relu(y, $"{p}.relu");
+        return g.Relu(y, $"{p}.relu", output);
     }
 
     internal static AttributeProto Ints(string name, params long[] values)
@@ -249,16 +265,17 @@ public static class OnnxExporter
             return key;
         }
 
-        public string Node(string op, string name, string[] inputs, AttributeProto[] attributes)
+        public string Node(string op, string name, string[] inputs, AttributeProto[] attributes, string? output = null)
         {
-            var n = new NodeProto { OpType = op, Name = name, Output = { name } };
+            output ??= name;
+            var n = new NodeProto { OpType = op, Name = name, Output = { output } };
             n.Input.AddRange(inputs);
             n.Attribute.AddRange(attributes);
             Graph.Node.Add(n);
-            return name;
+            return output;
         }
 
-        public string Relu(string x, string name) => Node("Relu", name, [x], []);
+        public string Relu(string x, string name, string? output = null) => Node("Relu", name, [x], [], output);
 
         public string ConvBn(string x, ConvPlan plan, PaddingStyle padding)
         {

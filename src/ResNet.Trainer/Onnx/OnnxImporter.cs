@@ -17,12 +17,14 @@ namespace ResNet.Trainer.Onnx;
 /// <param name="HasClassifier">False when the file held only the trunk (its <c>fc</c> is freshly initialised).</param>
 /// <param name="HasFeaturesOutput">True when the file had a features output.</param>
 /// <param name="HasPredictedIndexOutput">True when the file had a predicted-index output.</param>
+/// <param name="HasActivationsOutput">True when the file had the last-stage activation output.</param>
 public sealed record ImportedModel(
     Models.ResNetModel Model,
     OnnxModelInfo Info,
     bool HasClassifier,
     bool HasFeaturesOutput,
-    bool HasPredictedIndexOutput = false)
+    bool HasPredictedIndexOutput = false,
+    bool HasActivationsOutput = false)
 {
     /// <summary>Export options that write the model back as it came (export -> import -> export gives the same bytes).</summary>
     public OnnxExportOptions ExportOptions => new()
@@ -33,6 +35,7 @@ public sealed record ImportedModel(
         Normalization = Info.Normalization,
         IncludeFeatures = HasFeaturesOutput,
         IncludePredictedIndex = HasPredictedIndexOutput,
+        IncludeActivations = HasActivationsOutput,
     };
 }
 
@@ -170,7 +173,8 @@ public static class OnnxImporter
 
         bool features = proto.Graph.Output.Any(o => o.Name == OnnxExporter.FeaturesOutput);
         bool predicted = proto.Graph.Output.Any(o => o.Name == OnnxExporter.PredictedIndexOutput);
-        return new ImportedModel(model, info, hasClassifier, features, predicted);
+        bool activations = proto.Graph.Output.Any(o => o.Name == OnnxExporter.ActivationsOutput);
+        return new ImportedModel(model, info, hasClassifier, features, predicted, activations);
     }
 
     private static bool SameArchitecture(ResNetSpec a, ResNetSpec b) =>
