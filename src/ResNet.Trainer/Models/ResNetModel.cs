@@ -72,7 +72,7 @@ public sealed class ResNetModel : Module<Tensor, Tensor>
     // so the gradient reaches the float32 master weight in float32), as PyTorch's autocast does for convolutions.
     // The batch norm after it keeps its float32 weight, bias and running statistics and accumulates in float32 (libtorch's
     // mixed-type CPU kernel) on the bfloat16 output, which stays bfloat16 for the next convolution. Casting to float32
-    // around batch norm instead was 1.3-1.8x slower per CPU-second (ResNet-18 at 224, 2026-12-02): the casts cost more.
+    // around batch norm instead was 1.6-1.8x slower per CPU-second (ResNet-18 at 224, 2026-12-02): the casts cost more.
     internal static Tensor Convolve(Conv2d conv, PaddingStyle style, ConvPlan c, Tensor x, ScalarType? compute)
     {
         x = PadInput(style, c, x);
@@ -80,7 +80,6 @@ public sealed class ResNetModel : Module<Tensor, Tensor>
         int pad = ResNetPlan.BuiltInPadding(style, c);
         return functional.conv2d(x.to(t), conv.weight!.to(t), strides: [c.Stride, c.Stride], padding: [pad, pad]);
     }
-
 
     // The input of a planned convolution: strided windows with CNTK-style padding are padded here, not by the convolution.
     internal static Tensor PadInput(PaddingStyle style, ConvPlan c, Tensor x) => c.Stride == 1 ? x : PadFor(style, x, c.Kernel, c.Stride);
