@@ -20,17 +20,21 @@ int threads = int.Parse(arg.GetValueOrDefault("threads", "2"), CultureInfo.Invar
 int steps = int.Parse(arg.GetValueOrDefault("steps", "20"), CultureInfo.InvariantCulture);
 int warm = int.Parse(arg.GetValueOrDefault("warmup", "5"), CultureInfo.InvariantCulture);
 bool epoch = arg.ContainsKey("epoch");
+string precision = arg.GetValueOrDefault("precision", TrainingOptions.Fp32);
 
 TorchNative.EnsureReady();
 torch.set_num_threads(threads);
 if (arg.ContainsKey("tta"))
 {
-    TimeToAccuracy(arg.GetValueOrDefault("model", "resnet8"), int.Parse(arg.GetValueOrDefault("epochs", "8"), CultureInfo.InvariantCulture), batch, threads);
+    TimeToAccuracy(arg.GetValueOrDefault("model", "resnet8"), int.Parse(arg.GetValueOrDefault("epochs", "8"), CultureInfo.InvariantCulture), batch, threads,
+        precision, arg.TryGetValue("per-class", out var perClass) ? int.Parse(perClass, CultureInfo.InvariantCulture) : null);
     return;
 }
 var spec = ResNetSpec.Parse(arch) with { NumClasses = 10 };
 using var model = new ResNet.Trainer.Models.ResNetModel(spec, seed: 0);
 model.train();
+// The step in the trainer's bf16 mode: bfloat16 convolutions on casts of the float32 weights (TrainingOptions.Precision).
+model.ComputeType = precision == TrainingOptions.Bf16 ? ScalarType.BFloat16 : null;
 bool torchSgd = arg.GetValueOrDefault("optimizer", "ours") == "torchsharp";
 var optimizer = torch.optim.SGD(model.parameters(), 0.01, momentum: 0.9, weight_decay: 1e-4);
 using var sgd = new Sgd(model.parameters(), 0.9, 1e-4, nesterov: false);
@@ -65,7 +69,7 @@ if (epoch)
     var options = new TrainingOptions
     {
         Length = TrainingLength.Iterations(steps), BatchSize = batch, Augmentation = Augmentation.Cifar, Normalization = NormalizationKind.PerPixel,
-        Threads = threads, Workers = int.Parse(arg.GetValueOrDefault("workers", "1"), CultureInfo.InvariantCulture), Prefetch = 4, KeepBest = false, ProgressEvery = 1_000_000,
+        Threads = threads, Precision = precision, Workers = int.Parse(arg.GetValueOrDefault("workers", "1"), CultureInfo.InvariantCulture), Prefetch = 4, KeepBest = false, ProgressEvery = 1_000_000,
     };
     var big = new InMemoryImages(Repeat(pixels, (steps + 3) / 4 + 1), Enumerable.Range(0, batch * 4 * ((steps + 3) / 4 + 1)).Select(i => i % 10).ToArray(), size, size, 3, data.ClassNames);
     var loaderOnly = new BatchLoader(big, new ImagePipeline(3, size, size, null, Augmentation.Cifar), new LoaderOptions { BatchSize = batch, Workers = options.Workers });
@@ -75,6 +79,7 @@ if (epoch)
     Report("loader only", steps * batch / lc.Elapsed.TotalSeconds);
     var warmRun = options with { Length = TrainingLength.Iterations(warm), FixedNormalization = Normalization.Compute(big, new ImagePipeline(3, size, size, null, Augmentation.Cifar), NormalizationKind.PerPixel) };
     ResNetTrainer.Train(model, big, null, warmRun);
+    model.ComputeType = precision == TrainingOptions.Bf16 ? ScalarType.BFloat16 : null; // the trainer resets it after each step
     // The machine is shared and its speed drifts within seconds, so the end-to-end figure is taken as pairs: a bare
     // run of the same number of steps right before each epoch, and the median of the pairs' ratios.
     int rounds = int.Parse(arg.GetValueOrDefault("rounds", "3"), CultureInfo.InvariantCulture);
@@ -86,6 +91,7 @@ if (epoch)
         double pairedBare = steps * batch / pairClock.Elapsed.TotalSeconds;
         var cpuEpoch = Process.GetCurrentProcess().TotalProcessorTime;
         var result = ResNetTrainer.Train(model, big, null, options with { FixedNormalization = warmRun.FixedNormalization });
+        model.ComputeType = precision == TrainingOptions.Bf16 ? ScalarType.BFloat16 : null;
         double endToEnd = steps * batch / result.History[0].Seconds;
         ratios.Add(endToEnd / pairedBare);
         Report("epoch", endToEnd, steps * batch / (Process.GetCurrentProcess().TotalProcessorTime - cpuEpoch).TotalSeconds, pairedStep: pairedBare);
@@ -97,15 +103,17 @@ if (epoch)
 
 // Time to accuracy on the full Fashion-MNIST (official 60k/10k split) with the fast CPU recipe. The test set is
 // scored after every epoch for the curve only: KeepBest is off, so it never selects the reported model.
-static void TimeToAccuracy(string arch, int epochs, int batch, int threads)
+// --per-class N trains on the first N images of each class (a short run, e.g. fp32 against bf16 at the same seed).
+static void TimeToAccuracy(string arch, int epochs, int batch, int threads, string precision, int? perClass)
 {
-    var train = Idx.LoadSplit("/usr/share/datasets/fashion-mnist", train: true);
+    IImageSource train = Idx.LoadSplit("/usr/share/datasets/fashion-mnist", train: true);
+    if (perClass is int n) train = DatasetSplit.Balanced(train, n);
     var test = Idx.LoadSplit("/usr/share/datasets/fashion-mnist", train: false);
     var spec = ResNetSpec.Parse(arch) with { InputChannels = 1, NumClasses = 10 };
     using var model = new ResNet.Trainer.Models.ResNetModel(spec, seed: 42);
-    var options = Recipes.FastCpu() with { Length = TrainingLength.Epochs(epochs), BatchSize = batch, Threads = threads, KeepBest = false, EvaluationBatchSize = 500 };
+    var options = Recipes.FastCpu() with { Length = TrainingLength.Epochs(epochs), BatchSize = batch, Threads = threads, KeepBest = false, EvaluationBatchSize = 500, Precision = precision };
     var clock = Stopwatch.StartNew();
-    Console.WriteLine($"time to accuracy: {arch}, fast-cpu recipe, {epochs} epochs, batch {batch}, {threads} threads, Fashion-MNIST 60k/10k");
+    Console.WriteLine($"time to accuracy: {arch}, fast-cpu recipe, {precision}, {epochs} epochs, batch {batch}, {threads} threads, Fashion-MNIST {train.Count}/{test.Count}");
     Console.WriteLine("epoch  wall_s  train_loss  test_acc");
     var progress = new Inline(p =>
     {
@@ -129,7 +137,7 @@ void Report(string kind, double imagesPerSecond, double? imagesPerCpuSecond = nu
 {
     Console.WriteLine(JsonSerializer.Serialize(new
     {
-        impl = "ResNet.Trainer (TorchSharp 0.107)", kind, omp_wait_policy = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") ?? "PASSIVE", optimizer = torchSgd ? "torch.optim.SGD" : "ResNet.Trainer Sgd", model = arch, batch, size, threads,
+        impl = "ResNet.Trainer (TorchSharp 0.107)", kind, omp_wait_policy = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") ?? "PASSIVE", optimizer = torchSgd ? "torch.optim.SGD" : "ResNet.Trainer Sgd", precision, model = arch, batch, size, threads,
         images_per_second = Math.Round(imagesPerSecond, 1),
         images_per_cpu_second = imagesPerCpuSecond is double c ? Math.Round(c, 1) : (double?)null,
         peak_rss_mb = Math.Round(Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0, 0),

@@ -12,23 +12,30 @@ dotnet build -c Release "$here/ResNet.Bench.Train.csproj" -v q -nologo >/dev/nul
 ours="$here/bin/Release/net10.0/ResNet.Bench.Train"
 py=/usr/bin/python3
 out="$(mktemp)"
+echo "date: $(date -u '+%Y-%m-%d %H:%M') UTC; load: $(cut -d' ' -f1-3 /proc/loadavg); commit: $(git -C "$here" rev-parse --short HEAD); $0 $*; CONFIGS=${CONFIGS:-} PRECISIONS=${PRECISIONS:-} EXTRAS=${EXTRAS:-}"
 run() { "$@" | tee -a "$out"; }
 # CONFIGS="resnet20 128 32;resnet56 128 32" limits the models (model batch size, separated by ';').
 if [ -n "${CONFIGS:-}" ]; then IFS=';' read -ra cfgs <<< "$CONFIGS"; else cfgs=("resnet20 128 32" "resnet56 128 32" "resnet18 32 224"); fi
+# PRECISIONS="fp32 bf16" also runs our step in the trainer's bf16 mode; EXTRAS=0 leaves out ResNet-20's end-to-end epoch,
+# ACTIVE wait policy and torch.optim.SGD runs. PyTorch runs in both layouts (NCHW, channels-last) for every model.
+precisions="${PRECISIONS:-fp32}"
+extras="${EXTRAS:-1}"
 for r in $(seq "$repeats"); do
   for cfg in "${cfgs[@]}"; do
     set -- $cfg
     extra=""; s="$steps"
-    [ "$1" = resnet20 ] && extra="--epoch"
+    [ "$1" = resnet20 ] && [ "$extras" = 1 ] && extra="--epoch"
     [ "$1" != resnet20 ] && s=$(( steps / 2 > 3 ? steps / 2 : 3 ))
     # ResNet.Trainer sets OMP_WAIT_POLICY=PASSIVE unless the user set it; give PyTorch the same.
-    OMP_WAIT_POLICY=PASSIVE run "$ours" --model "$1" --batch "$2" --size "$3" --threads "$threads" --steps "$s" --warmup 3 $extra
+    for prec in $precisions; do
+      OMP_WAIT_POLICY=PASSIVE run "$ours" --model "$1" --batch "$2" --size "$3" --threads "$threads" --steps "$s" --warmup 3 --precision "$prec" $extra
+    done
     OMP_WAIT_POLICY=PASSIVE run "$py" "$here/pytorch_peer.py" --model "$1" --batch "$2" --size "$3" --threads "$threads" --steps "$s" --warmup 3 $extra
-    if [ "$1" = resnet20 ]; then
+    OMP_WAIT_POLICY=PASSIVE run "$py" "$here/pytorch_peer.py" --model "$1" --batch "$2" --size "$3" --threads "$threads" --steps "$s" --warmup 3 --channels-last
+    if [ "$1" = resnet20 ] && [ "$extras" = 1 ]; then
       OMP_WAIT_POLICY=ACTIVE run "$ours" --model "$1" --batch "$2" --size "$3" --threads "$threads" --steps "$s" --warmup 3 --epoch
       OMP_WAIT_POLICY=ACTIVE run "$py" "$here/pytorch_peer.py" --model "$1" --batch "$2" --size "$3" --threads "$threads" --steps "$s" --warmup 3 --epoch
       OMP_WAIT_POLICY=PASSIVE run "$ours" --model "$1" --batch "$2" --size "$3" --threads "$threads" --steps "$s" --warmup 3 --optimizer torchsharp
-      OMP_WAIT_POLICY=PASSIVE run "$py" "$here/pytorch_peer.py" --model "$1" --batch "$2" --size "$3" --threads "$threads" --steps "$s" --warmup 3 --channels-last
     fi
   done
 done
@@ -37,7 +44,7 @@ echo
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 def key(r):
-    variant = "channels-last" if r.get("channels_last") else r["optimizer"]
+    variant = "channels-last" if r.get("channels_last") else r["optimizer"] + ("" if r.get("precision", "fp32") == "fp32" else " " + r["precision"])
     return (r["model"], r["batch"], r["size"], r["kind"], r["omp_wait_policy"], r["impl"], variant)
 best, runs = {}, {}
 for r in rows:
@@ -48,16 +55,19 @@ for r in rows:
 def median(v):
     v = sorted(v)
     return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
-print(f"{'model':9} {'batch':>5} {'size':>4} {'measure':11} {'OMP wait':8} {'implementation':34} {'variant':20} {'img/s':>8} {'vs PyTorch':>10} {'paired':>7} {'img/CPU-s':>9} {'vs PyTorch':>10} {'peak RSS MB':>11}")
+print(f"{'model':9} {'batch':>5} {'size':>4} {'measure':11} {'OMP wait':8} {'implementation':34} {'variant':24} {'img/s':>8} {'vs PyTorch':>10} {'paired':>7} {'vs best':>7} {'img/CPU-s':>9} {'vs PyTorch':>10} {'peak RSS MB':>11}")
 for k, r in best.items():
     peerkey = next((q for q in best if q[5].startswith("PyTorch") and q[6] == "torch.optim.SGD" and q[:5] == k[:5]), None)
+    clkey = next((q for q in best if q[5].startswith("PyTorch") and q[6] == "channels-last" and q[:3] == k[:3] and q[3] == "step" and q[4] == k[4]), None)
     peer = best[peerkey] if peerkey else None
     # "paired": the median over repeats of (this run / the PyTorch run right after it), steadier than best-of on a shared machine.
     paired = median([a / b for a, b in zip(runs[k], runs[peerkey])]) if peerkey else float("nan")
+    # "vs best": paired against PyTorch's faster layout in the same repeat (NCHW or channels-last, whichever won that time).
+    bestof = median([a / max(b, c) for a, b, c in zip(runs[k], runs[peerkey], runs[clkey])]) if peerkey and clkey and k[3] == "step" else float("nan")
     ratio = r["images_per_second"] / peer["images_per_second"] if peer else float("nan")
     cpu = r.get("images_per_cpu_second") or float("nan")
     cpu_ratio = cpu / peer["images_per_cpu_second"] if peer and peer.get("images_per_cpu_second") else float("nan")
-    print(f"{k[0]:9} {k[1]:>5} {k[2]:>4} {k[3]:11} {k[4][:8]:8} {k[5]:34} {k[6]:20} {r['images_per_second']:>8.1f} {ratio:>9.2f}x {paired:>6.2f}x {cpu:>9.1f} {cpu_ratio:>9.2f}x {r['peak_rss_mb']:>11}")
+    print(f"{k[0]:9} {k[1]:>5} {k[2]:>4} {k[3]:11} {k[4][:8]:8} {k[5]:34} {k[6]:24} {r['images_per_second']:>8.1f} {ratio:>9.2f}x {paired:>6.2f}x {bestof:>6.2f}x {cpu:>9.1f} {cpu_ratio:>9.2f}x {r['peak_rss_mb']:>11}")
 for line in open(sys.argv[1]):
     if line.startswith("# ") and "end to end" in line:
         print(line.rstrip())

@@ -68,6 +68,19 @@ public sealed class ResNetModel : Module<Tensor, Tensor>
     internal static Conv2d ConvOf(PaddingStyle style, ConvPlan c) =>
         Conv2d(c.InChannels, c.OutChannels, c.Kernel, stride: c.Stride, padding: ResNetPlan.BuiltInPadding(style, c), bias: false);
 
+    // A planned convolution in the compute type: the input and a cast of the float32 weight (the cast is part of the graph,
+    // so the gradient reaches the float32 master weight in float32), as PyTorch's autocast does for convolutions.
+    // The batch norm after it keeps its float32 weight, bias and running statistics and accumulates in float32 (libtorch's
+    // mixed-type CPU kernel) on the bfloat16 output, which stays bfloat16 for the next convolution. Casting to float32
+    // around batch norm instead was 1.6-1.8x slower per CPU-second (ResNet-18 at 224, 2026-12-02): the casts cost more.
+    internal static Tensor Convolve(Conv2d conv, PaddingStyle style, ConvPlan c, Tensor x, ScalarType? compute)
+    {
+        x = PadInput(style, c, x);
+        if (compute is not ScalarType t) return conv.forward(x);
+        int pad = ResNetPlan.BuiltInPadding(style, c);
+        return functional.conv2d(x.to(t), conv.weight!.to(t), strides: [c.Stride, c.Stride], padding: [pad, pad]);
+    }
+
     // The input of a planned convolution: strided windows with CNTK-style padding are padded here, not by the convolution.
     internal static Tensor PadInput(PaddingStyle style, ConvPlan c, Tensor x) => c.Stride == 1 ? x : PadFor(style, x, c.Kernel, c.Stride);
 
@@ -106,16 +119,32 @@ public sealed class ResNetModel : Module<Tensor, Tensor>
     /// <summary>Logits, shape [N, NumClasses], for input [N, InputChannels, H, W].</summary>
     public override Tensor forward(Tensor input) => fc.forward(Features(input));
 
+    private ScalarType? _compute;
+
+    /// <summary>
+    /// The type convolutions compute in (null: the weights' own type). Weights, gradients and batch norm stay in float32.
+    /// </summary>
+    internal ScalarType? ComputeType
+    {
+        get => _compute;
+        set
+        {
+            _compute = value;
+            foreach (var block in layers.SelectMany(l => l.children()).OfType<ResidualBlock>()) block.ComputeType = value;
+        }
+    }
+
     /// <summary>The globally average-pooled features, shape [N, <see cref="ResNetSpec.FeatureCount"/>].</summary>
     public Tensor Features(Tensor input)
     {
         CheckInput(input);
         using var scope = NewDisposeScope();
-        var x = bn1.forward(conv1.forward(PadInput(Spec.Padding, _stem, input))).relu_(); // in place, as torchvision: BN's backward needs its input, not its output
+        var x = bn1.forward(Convolve(conv1, Spec.Padding, _stem, input, _compute)).relu_(); // in place, as torchvision: BN's backward needs its input, not its output
         if (maxpool is not null)
             x = maxpool.forward(PadFor(Spec.Padding, x, 3, 2, double.NegativeInfinity));
         foreach (var layer in layers) x = layer.forward(x);
-        return x.mean([2L, 3L]).MoveToOuterDisposeScope();
+        x = x.mean([2L, 3L]);
+        return (_compute is null ? x : x.to(fc.weight!.dtype)).MoveToOuterDisposeScope(); // the classifier and the loss in the weights' type
     }
 
     internal static Tensor PadFor(PaddingStyle style, Tensor x, int kernel, int stride, double value = 0)
@@ -169,6 +198,8 @@ public sealed class ResidualBlock : Module<Tensor, Tensor>
 
     internal BatchNorm2d LastBatchNorm => bn3 ?? bn2;
 
+    internal ScalarType? ComputeType { get; set; }
+
     /// <summary>Builds a block of the spec's kind from its plan.</summary>
     public ResidualBlock(ResNetSpec spec, BlockPlan plan) : base(spec.Block == BlockKind.Bottleneck ? "Bottleneck" : "BasicBlock")
     {
@@ -201,13 +232,18 @@ public sealed class ResidualBlock : Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         var c = Plan.Convs;
-        var y = bn1.forward(conv1.forward(ResNetModel.PadInput(_padding, c[0], x))).relu_();
-        y = bn2.forward(conv2.forward(ResNetModel.PadInput(_padding, c[1], y)));
+        var t = ComputeType;
+        var y = bn1.forward(ResNetModel.Convolve(conv1, _padding, c[0], x, t)).relu_();
+        y = bn2.forward(ResNetModel.Convolve(conv2, _padding, c[1], y, t));
         if (conv3 is not null && bn3 is not null)
-            y = bn3.forward(conv3.forward(y.relu_()));
+            y = bn3.forward(ResNetModel.Convolve(conv3, _padding, c[2], y.relu_(), t));
+        if (y.dtype != x.dtype) x = x.to(y.dtype);
         switch (Plan.Shortcut)
         {
             case ShortcutKind.Identity: y = y.add_(x); break;
+            case ShortcutKind.Projection when t is not null:
+                y = y.add_(((BatchNorm2d)downsample![1]).forward(ResNetModel.Convolve((Conv2d)downsample[0], _padding, Plan.Downsample!, x, t)));
+                break;
             case ShortcutKind.Projection: y = y.add_(downsample!.forward(x)); break;
             case ShortcutKind.ZeroPad: y = y.add_(ZeroPadShortcut(x)); break;
         }

@@ -43,23 +43,27 @@ internal sealed class Sgd : IDisposable
     private double[] _lastRates = [];
 
     /// <summary>p -= lr * f * d (f: the parameter's rate factor), where g = grad + wd * p; v = mu * v + g; d = v (or g + mu * v with Nesterov).</summary>
+    /// <remarks>
+    /// In place, as PyTorch's foreach SGD: g is written into the gradient (zeroed before the next backward pass) and the
+    /// Nesterov direction into g, so a step makes no tensor beyond the first step's momentum buffers.
+    /// </remarks>
     public void Step(double lr)
     {
         using var _ = no_grad();
-        using var scope = NewDisposeScope();
+        using var scope = NewDisposeScope(); // the gradients' handles
         _lastRates = _rateFactors.Select(f => lr * f).ToArray();
         for (int i = 0; i < _parameters.Length; i++)
         {
             var p = _parameters[i];
-            var grad = p.grad;
-            if (grad is null) continue;
-            var g = _weightDecay != 0 ? grad.add(p, alpha: _weightDecay) : grad;
+            var g = p.grad;
+            if (g is null) continue;
+            if (_weightDecay != 0) g.add_(p, alpha: _weightDecay);
             var d = g;
             if (_mu != 0)
             {
-                if (_momentum[i] is null) { _momentum[i] = g.clone().DetachFromDisposeScope(); }
-                else _momentum[i]!.mul_(_mu).add_(g);
-                d = _nesterov ? g.add(_momentum[i]!, alpha: _mu) : _momentum[i]!;
+                if (_momentum[i] is not Tensor v) { v = _momentum[i] = g.clone().DetachFromDisposeScope(); }
+                else v.mul_(_mu).add_(g);
+                d = _nesterov ? g.add_(v, alpha: _mu) : v;
             }
             p.add_(d, alpha: -_lastRates[i]);
         }

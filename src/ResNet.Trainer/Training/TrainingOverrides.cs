@@ -75,6 +75,9 @@ public record TrainingOverrides
     /// <summary><c>cpu</c>, <c>cuda</c>, <c>cuda:N</c> or <c>auto</c>. Default: the recipe's (<c>cpu</c>).</summary>
     public string? Device { get; set; }
 
+    /// <summary>Arithmetic of the training step: <c>fp32</c> or <c>bf16</c> (see <see cref="TrainingOptions.Precision"/>). Default: the recipe's (<c>fp32</c>).</summary>
+    public string? Precision { get; set; }
+
     /// <summary>Threads for TorchSharp's CPU kernels, at least 1. Default: one per core.</summary>
     public int? Threads { get; set; }
 
@@ -144,6 +147,7 @@ public record TrainingOverrides
             ValidationFraction = ValidationFraction ?? r.ValidationFraction,
             Seed = Seed ?? r.Seed,
             Device = Device ?? r.Device,
+            Precision = Precision ?? r.Precision,
             Threads = Threads ?? r.Threads,
             Workers = Workers ?? r.Workers,
             Prefetch = Prefetch ?? r.Prefetch,

@@ -101,7 +101,10 @@ internal sealed class TrainingRun : IDisposable
         {
             var x = tensor(batch.Data, batch.Shape).to(_device);
             var y = tensor(batch.Labels).to(_device);
-            (loss, wrong) = TrainingStep.Run(_model, _sgd, x, y, LearningRate, _o.LabelSmoothing);
+            // The compute type holds for the training step only: validation and scoring run in float32.
+            _model.ComputeType = _o.Precision == TrainingOptions.Bf16 ? ScalarType.BFloat16 : null;
+            try { (loss, wrong) = TrainingStep.Run(_model, _sgd, x, y, LearningRate, _o.LabelSmoothing); }
+            finally { _model.ComputeType = null; }
         }
         if (!double.IsFinite(loss))
             throw new TrainingDivergedException(

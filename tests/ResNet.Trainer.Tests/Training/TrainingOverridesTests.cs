@@ -39,7 +39,7 @@ public class TrainingOverridesTests
         {
             Recipe = "paper-cifar", Epochs = 3, BatchSize = 7, LearningRate = 0.03, Schedule = new CosineSchedule(), Momentum = 0.5, Nesterov = true,
             WeightDecay = 0.002, LabelSmoothing = 0.2, Warmup = new LinearWarmup(5), Augmentation = Augmentation.None, Normalization = NormalizationKind.None,
-            FixedNormalization = norm, ImageSize = 5000, AllowLargeImages = true, ValidationFraction = 0.3, Seed = 9, Device = "auto", Threads = 2, Workers = 0,
+            FixedNormalization = norm, ImageSize = 5000, AllowLargeImages = true, ValidationFraction = 0.3, Seed = 9, Device = "auto", Precision = "bf16", Threads = 2, Workers = 0,
             Prefetch = 2, CheckpointDirectory = "ck", CheckpointEvery = 4, Resume = true, EarlyStoppingPatience = 6, KeepBest = false, ProgressEvery = 3,
             EvaluationBatchSize = 11,
         }.Resolve(Tiny);
@@ -47,7 +47,7 @@ public class TrainingOverridesTests
         {
             Length = TrainingLength.Epochs(3), BatchSize = 7, LearningRate = 0.03, Schedule = new CosineSchedule(), Momentum = 0.5, Nesterov = true,
             WeightDecay = 0.002, LabelSmoothing = 0.2, Warmup = new LinearWarmup(5), Augmentation = Augmentation.None, Normalization = NormalizationKind.None,
-            FixedNormalization = norm, ImageSize = 5000, AllowLargeImages = true, ValidationFraction = 0.3, Seed = 9, Device = "auto", Threads = 2, Workers = 0,
+            FixedNormalization = norm, ImageSize = 5000, AllowLargeImages = true, ValidationFraction = 0.3, Seed = 9, Device = "auto", Precision = "bf16", Threads = 2, Workers = 0,
             Prefetch = 2, CheckpointDirectory = "ck", CheckpointEvery = 4, Resume = true, EarlyStoppingPatience = 6, KeepBest = false, ProgressEvery = 3,
             EvaluationBatchSize = 11,
         };
@@ -82,6 +82,9 @@ public class TrainingOverridesTests
     [InlineData("ImageSize", "0")]
     [InlineData("ImageSize", "3")]
     [InlineData("ImageSize", "100000")]
+    [InlineData("Precision", "fp16")]
+    [InlineData("Precision", "BF16")]
+    [InlineData("Precision", "")]
     [InlineData("Threads", "0")]
     [InlineData("Threads", "-3")]
     [InlineData("ValidationFraction", "1")]
