@@ -100,9 +100,11 @@ PY
   echo "   $status in $seconds s"
   if [ "$status" = ok ] && [ "$write_outputs" = 1 ]; then
     python3 - "$out/$name.ipynb" "$nb" "$root" <<'PY'
-import json, sys
-# The restore-source list names this checkout's absolute path; committed outputs show it relative to the notebook.
-nb = json.loads(open(sys.argv[1]).read().replace(sys.argv[3] + "/artifacts/packages", "../../artifacts/packages"))
+import json, re, sys
+# The restore-source list names this checkout's absolute path; committed outputs show it relative to the notebook, and
+# temporary folders (the run's package folder, a notebook's scratch folder) as <temp>.
+text = open(sys.argv[1]).read().replace(sys.argv[3] + "/artifacts/packages", "../../artifacts/packages")
+nb = json.loads(re.sub(r"/tmp/[A-Za-z0-9._-]+", "<temp>", text))
 for c in nb["cells"]:
     outs = c.get("outputs", [])
     restore = [o for o in outs if "Installing Packages" in "".join(o.get("data", {}).get("text/html", [])) ]
