@@ -89,7 +89,7 @@ internal static class TrainCommand
         {
             if (p.GetValue(Pretrained) is not string name) return null;
             try { return ResNetPretrained.Parse(name); }
-            catch (ArgumentException ex) { throw new ArgumentException($"--pretrained: {ex.Message}"); }
+            catch (ArgumentException ex) { throw new ArgumentException($"--pretrained: {ex.Message}", ex.ParamName); } // the error reporter drops the parameter name
         }
 
         public IEnumerable<Option> All => [Arch, Recipe, Pretrained, Epochs, Iterations, BatchSize, Lr, Schedule, Momentum, Nesterov, WeightDecay, LabelSmoothing, Warmup,
