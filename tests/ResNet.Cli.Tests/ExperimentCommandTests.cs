@@ -51,4 +51,12 @@ public class ExperimentCommandTests
         Assert.Equal(2, code);
         Assert.Contains(expected, err);
     }
+
+    [Fact]
+    public void Degradation_ANegativeSubset_IsRefusedByItsFlag_BeforeTheDataIsRead()
+    {
+        var (code, _, err) = Run("experiment", "degradation", "--subset", "-1", "--data", "/nonexistent", "--output", Path.GetTempPath());
+        Assert.Equal(2, code);
+        Assert.Contains("--subset = -1 is not valid: give a number of training images, or 0 for all of them", err);
+    }
 }

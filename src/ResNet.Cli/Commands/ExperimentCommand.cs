@@ -24,21 +24,23 @@ internal static class ExperimentCommand
 
     private static Command Degradation(TextWriter output)
     {
+        var defaults = new DegradationOptions(); // the one source of the experiment's defaults
         var data = new Option<string>("--data") { Description = "Training data: a folder of IDX files, CIFAR .bin batches or an image folder.", DefaultValueFactory = _ => FashionMnist };
-        var depths = new Option<string>("--depths") { Description = "Comma-separated depths 6n+2; each is trained plain and residual (the paper's Fig. 6: 20,32,44,56).", DefaultValueFactory = _ => "20,56" };
-        var epochs = new Option<int>("--epochs") { Description = "Epochs per net (learning rate /10 at 50% and 75%).", DefaultValueFactory = _ => 10 };
-        var subset = new Option<int>("--subset") { Description = "Training images, the same number from each class; 0 uses the whole training set.", DefaultValueFactory = _ => 5000 };
-        var batch = new Option<int>("--batch-size") { Description = "Images per mini-batch (paper: 128).", DefaultValueFactory = _ => 128 };
-        var lr = new Option<double>("--lr") { Description = "Base learning rate (paper: 0.1).", DefaultValueFactory = _ => 0.1 };
+        var depths = new Option<string>("--depths") { Description = "Comma-separated depths 6n+2; each is trained plain and residual (the paper's Fig. 6: 20,32,44,56).", DefaultValueFactory = _ => string.Join(",", defaults.Depths) };
+        var epochs = new Option<int>("--epochs") { Description = "Epochs per net (learning rate /10 at 50% and 75%).", DefaultValueFactory = _ => defaults.Epochs };
+        var subset = new Option<int>("--subset") { Description = "Training images, the same number from each class; 0 uses the whole training set.", DefaultValueFactory = _ => defaults.TrainingImages };
+        var batch = new Option<int>("--batch-size") { Description = "Images per mini-batch (paper: 128).", DefaultValueFactory = _ => defaults.BatchSize };
+        var lr = new Option<double>("--lr") { Description = "Base learning rate (paper: 0.1).", DefaultValueFactory = _ => defaults.LearningRate };
         var augment = new Option<string>("--augment") { Description = "none or cifar (pad 4, crop, flip: the paper's).", DefaultValueFactory = _ => "cifar" };
-        var seed = new Option<int>("--seed") { Description = "Seed of the weights, the shuffle and the augmentation (the same for every net).", DefaultValueFactory = _ => 42 };
+        var seed = new Option<int>("--seed") { Description = "Seed of the weights, the shuffle and the augmentation (the same for every net).", DefaultValueFactory = _ => defaults.Seed };
         var threads = new Option<int?>("--threads") { Description = "CPU threads for TorchSharp (default: all cores)." };
         var device = new Option<string>("--device") { Description = "cpu, cuda, cuda:N or auto.", DefaultValueFactory = _ => "cpu" };
+        var showSettings = new Option<bool>("--show-settings") { Description = "Check the settings, print them as JSON (DegradationOptions) and exit without training; bench/degradation's PyTorch peer reads them." };
         var outDir = new Option<string>("--output") { Description = "Folder for degradation.csv and degradation.svg.", DefaultValueFactory = _ => "resnet-degradation" };
         var cmd = new Command("degradation",
             "Train plain and residual nets of the same depths with the same recipe and compare their training error (the paper's Fig. 6). " +
             "Writes degradation.csv (one row per net and epoch) and degradation.svg to --output.")
-        { data, depths, epochs, subset, batch, lr, augment, seed, threads, device, outDir };
+        { data, depths, epochs, subset, batch, lr, augment, seed, threads, device, showSettings, outDir };
         cmd.SetAction((parse, ct) => Task.FromResult(UserErrors.Run(parse, () =>
         {
             var error = parse.InvocationConfiguration.Error;
@@ -46,6 +48,7 @@ internal static class ExperimentCommand
             {
                 Depths = ParseDepths(parse.GetValue(depths)!),
                 Epochs = parse.GetValue(epochs),
+                TrainingImages = parse.GetValue(subset),
                 BatchSize = parse.GetValue(batch),
                 LearningRate = parse.GetValue(lr),
                 Augmentation = Augmentation.Parse(parse.GetValue(augment)!),
@@ -54,14 +57,15 @@ internal static class ExperimentCommand
                 Device = parse.GetValue(device)!,
             };
             options.Recipe(); // every setting is checked before the data is read
+            if (parse.GetValue(showSettings))
+            {
+                output.WriteLine(System.Text.Json.JsonSerializer.Serialize(options));
+                return 0;
+            }
             string dir = parse.GetValue(outDir)!;
             OutputFolder.Prepare(dir, "--output", parse.GetValue(data));
             var opened = DataLocator.Open(parse.GetValue(data)!, null, null, BadImagePolicy.Skip, w => error.WriteLine("warning: " + w));
-            IImageSource train = opened.Train;
-            int size = parse.GetValue(subset);
-            if (size < 0) throw new ArgumentException($"--subset {size} is negative; give a number of images, or 0 for all.");
-            if (size > 0 && size < train.Count)
-                train = InMemoryImages.From(DatasetSplit.Balanced(train, Math.Max(1, size / train.ClassNames.Count)));
+            IImageSource train = options.SelectTrainingImages(opened.Train);
 
             output.WriteLine($"data: {opened.Description}");
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,

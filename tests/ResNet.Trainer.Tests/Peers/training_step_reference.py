@@ -46,9 +46,9 @@ class CifarBlock(nn.Module):
 class CifarNet(nn.Module):
     """6n+2 layers: 3x3 stem of 16, three stages of n blocks (16/32/64), global average pool, fc."""
 
-    def __init__(self, n, residual, classes):
+    def __init__(self, n, residual, classes, in_channels=3):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, 16, 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(16)
         cin = 16
         for stage, width in enumerate((16, 32, 64)):
