@@ -17,6 +17,7 @@ internal static class OptionFlags
         [nameof(TrainingOverrides.ValidationFraction)] = "--validation",
         [nameof(TrainingOverrides.EarlyStoppingPatience)] = "--early-stopping",
         [nameof(TrainingOverrides.CheckpointDirectory)] = "--output",
+        [nameof(TrainingOverrides.EmaDecay)] = "--ema",
     };
 
     /// <summary>The flag of a <see cref="TrainingOverrides"/> property, e.g. <c>--batch-size</c> for <c>BatchSize</c>.</summary>
