@@ -176,7 +176,7 @@ internal static class TrainCommand
 
             output.WriteLine($"data: {opened.Description}");
             output.WriteLine(string.Create(inv, $"model: {spec.Name}, {ModelStats.Parameters(spec):N0} parameters, input {spec.InputChannels} channel(s), {spec.NumClasses} classes"));
-            output.WriteLine(string.Create(inv, $"recipe: {overrides.Recipe}; batch {options.BatchSize}, lr {options.LearningRate}, {options.Schedule.GetType().Name}, momentum {options.Momentum}{(options.Nesterov ? " (Nesterov)" : "")}, weight decay {options.WeightDecay}, {options.Length}, device {options.Device}"));
+            output.WriteLine(string.Create(inv, $"recipe: {overrides.Recipe}; batch {options.BatchSize}, lr {options.LearningRate}, {options.Schedule.GetType().Name}, momentum {options.Momentum}{(options.Nesterov ? " (Nesterov)" : "")}, weight decay {options.WeightDecay}{(options.EmaDecay is double ema ? $", weight average (EMA) decay {ema}" : "")}, {options.Length}, device {options.Device}"));
 
             if (pretrained is not null)
                 output.WriteLine(string.Create(inv, $"pretrained: {pretrained.Name}{(pretrained.Top1 is double top1 ? $" ({top1:F3}% ImageNet top-1)" : "")}; trunk lr x{options.TrunkLearningRateFactor}"));
