@@ -267,7 +267,7 @@ public enum StopReason
 }
 
 /// <summary>The outcome of <see cref="ResNetTrainer.Train"/>.</summary>
-/// <param name="Model">The trained model (best-on-validation weights when <see cref="TrainingOptions.KeepBest"/>).</param>
+/// <param name="Model">The trained model: the moving average of the weights when <see cref="TrainingOptions.EmaDecay"/> is set; the best-on-validation weights (of the average, when kept) with <see cref="TrainingOptions.KeepBest"/>.</param>
 /// <param name="Card">What scoring needs besides the weights: spec, class names, input size, normalization.</param>
 /// <param name="History">One entry per finished epoch (including those before a resume).</param>
 /// <param name="BestEpoch">Epoch with the lowest validation error (0 without validation).</param>
