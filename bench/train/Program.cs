@@ -26,8 +26,17 @@ TorchNative.EnsureReady();
 torch.set_num_threads(threads);
 if (arg.ContainsKey("tta"))
 {
-    TimeToAccuracy(arg.GetValueOrDefault("model", "resnet8"), int.Parse(arg.GetValueOrDefault("epochs", "8"), CultureInfo.InvariantCulture), batch, threads,
-        precision, arg.TryGetValue("per-class", out var perClass) ? int.Parse(perClass, CultureInfo.InvariantCulture) : null);
+    // The run's settings are the trainer's own: a recipe with overrides, as `resnet train` takes them.
+    var overrides = new TrainingOverrides
+    {
+        Recipe = arg.GetValueOrDefault("recipe", "fast-cpu"),
+        Epochs = int.Parse(arg.GetValueOrDefault("epochs", "8"), CultureInfo.InvariantCulture),
+        BatchSize = batch, Threads = threads, Precision = precision, KeepBest = false, EvaluationBatchSize = 500,
+        LearningRate = Number("lr"), WeightDecay = Number("weight-decay"), LabelSmoothing = Number("label-smoothing"), EmaDecay = Number("ema"),
+        Schedule = arg.TryGetValue("schedule", out var schedule) ? LearningRateSchedule.Parse(schedule) : null,
+    };
+    TimeToAccuracy(arg.GetValueOrDefault("model", "resnet8"), overrides, arg.ContainsKey("tta-flip"),
+        arg.TryGetValue("per-class", out var perClass) ? int.Parse(perClass, CultureInfo.InvariantCulture) : null);
     return;
 }
 var spec = ResNetSpec.Parse(arch) with { NumClasses = 10 };
@@ -101,19 +110,26 @@ if (epoch)
         $"# {arch} batch {batch}: end to end / bare step, paired: {string.Join(", ", ratios.Select(v => v.ToString("F3", CultureInfo.InvariantCulture)))}; median {ratios[ratios.Count / 2]:F3}"));
 }
 
-// Time to accuracy on the full Fashion-MNIST (official 60k/10k split) with the fast CPU recipe. The test set is
-// scored after every epoch for the curve only: KeepBest is off, so it never selects the reported model.
+double? Number(string name) => arg.TryGetValue(name, out var v) ? double.Parse(v, CultureInfo.InvariantCulture) : null;
+
+// Time to accuracy on the full Fashion-MNIST (official 60k/10k split) with a recipe of the trainer (default fast-cpu) and
+// the overrides given (--lr, --schedule, --weight-decay, --label-smoothing, --ema). The test set is scored after every epoch
+// for the curve only (with the averaged weights under --ema): KeepBest is off, so it never selects the reported model.
+// --tta-flip also reports the final accuracy with flip test-time augmentation.
 // --per-class N trains on the first N images of each class (a short run, e.g. fp32 against bf16 at the same seed).
-static void TimeToAccuracy(string arch, int epochs, int batch, int threads, string precision, int? perClass)
+static void TimeToAccuracy(string arch, TrainingOverrides overrides, bool flip, int? perClass)
 {
     IImageSource train = Idx.LoadSplit("/usr/share/datasets/fashion-mnist", train: true);
     if (perClass is int n) train = DatasetSplit.Balanced(train, n);
     var test = Idx.LoadSplit("/usr/share/datasets/fashion-mnist", train: false);
     var spec = ResNetSpec.Parse(arch) with { InputChannels = 1, NumClasses = 10 };
     using var model = new ResNet.Trainer.Models.ResNetModel(spec, seed: 42);
-    var options = Recipes.FastCpu() with { Length = TrainingLength.Epochs(epochs), BatchSize = batch, Threads = threads, KeepBest = false, EvaluationBatchSize = 500, Precision = precision };
+    var options = overrides.Resolve(spec);
     var clock = Stopwatch.StartNew();
-    Console.WriteLine($"time to accuracy: {arch}, fast-cpu recipe, {precision}, {epochs} epochs, batch {batch}, {threads} threads, Fashion-MNIST {train.Count}/{test.Count}");
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+        $"time to accuracy: {arch}, {overrides.Recipe} recipe, {options.Precision}, {options.Length}, batch {options.BatchSize}, lr {options.LearningRate}, {options.Schedule.GetType().Name}, " +
+        $"weight decay {options.WeightDecay}, label smoothing {options.LabelSmoothing}, EMA {(options.EmaDecay is double d ? d.ToString(CultureInfo.InvariantCulture) : "off")}, " +
+        $"{options.Threads} threads, Fashion-MNIST {train.Count}/{test.Count}"));
     Console.WriteLine("epoch  wall_s  train_loss  test_acc");
     var progress = new Inline(p =>
     {
@@ -124,6 +140,12 @@ static void TimeToAccuracy(string arch, int epochs, int batch, int threads, stri
     var final = Evaluator.Evaluate(model, test, result.Card.Pipeline);
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"final test accuracy {final.Accuracy:P2} after {result.History.Sum(h => h.Seconds):F0} s (epochs incl. the per-epoch test pass), peak RSS {Process.GetCurrentProcess().PeakWorkingSet64 / 1048576} MB"));
+    if (flip)
+    {
+        var flipClock = Stopwatch.StartNew();
+        var mirrored = Evaluator.Evaluate(model, test, result.Card.Pipeline, new EvaluationOptions { FlipTestTimeAugmentation = true });
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"final test accuracy with flip TTA {mirrored.Accuracy:P2} ({flipClock.Elapsed.TotalSeconds:F0} s for the test pass)"));
+    }
 }
 
 // Minor page faults of this process so far (/proc/self/stat field 10): memory the allocator handed back to the

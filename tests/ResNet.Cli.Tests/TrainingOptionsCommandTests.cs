@@ -71,6 +71,10 @@ public class TrainingOptionsCommandTests
     [InlineData("--weight-decay", "-0.1")]
     [InlineData("--label-smoothing", "2")]
     [InlineData("--warmup", "-1")]
+    [InlineData("--ema", "0")]
+    [InlineData("--ema", "1")]
+    [InlineData("--ema", "1.5")]
+    [InlineData("--ema", "-0.5")]
     [InlineData("--early-stopping", "0")]
     [InlineData("--batch-size", "0")]
     [InlineData("--image-size", "0")]
@@ -109,6 +113,56 @@ public class TrainingOptionsCommandTests
         var (conflict, _, conflictErr) = Run("train", "--data", Path.Combine(Small.Value, "train"), "--output", outDir, "--pretrained", "resnet50", "--arch", "resnet18");
         Assert.Equal(2, conflict);
         Assert.Contains("--pretrained decides the architecture", conflictErr);
+    }
+
+    [Fact]
+    public void Train_EmaAndTtaFlip_TrainWithTheAverage_AndTestWithTheMirrors_AsEvaluateDoes()
+    {
+        string outDir = NewOutput();
+        var (code, output, err) = Run("train", "--data", Small.Value, "--output", outDir, "--arch", "resnet8", "--epochs", "2", "--image-size", "16",
+            "--batch-size", "8", "--threads", "2", "--ema", "0.9", "--tta-flip");
+        Assert.True(code == 0, err);
+        Assert.Contains("weight average (EMA) decay 0.9,", output);
+        string trainLine = output.Split('\n').Single(l => l.StartsWith("test accuracy: ", StringComparison.Ordinal));
+        Assert.Contains("single + flip)", trainLine);
+        Assert.True(File.Exists(Path.Combine(outDir, "model.onnx")));
+
+        // The saved weights are those the test pass scored: evaluate with the same flag gives the same accuracy.
+        (code, output, err) = Run("evaluate", "--model", outDir, "--data", Small.Value, "--tta-flip");
+        Assert.True(code == 0, err);
+        Assert.Contains("(single + flip): accuracy ", output);
+        string accuracy(string line, string before) => line[(line.IndexOf(before, StringComparison.Ordinal) + before.Length)..].Split(' ')[0].TrimEnd(',');
+        Assert.Equal(accuracy(trainLine, "test accuracy: "), accuracy(output, "accuracy "));
+    }
+
+    [Theory]
+    [InlineData("train", "--test-mode", "ten-crop")]
+    [InlineData("train", "--test-mode", "multi-scale")]
+    [InlineData("evaluate", "--mode", "ten-crop")]
+    [InlineData("evaluate", "--mode", "multi-scale")]
+    public void TtaFlip_WithAMultiViewMode_IsRefusedBeforeAnyFileIsWritten(string command, string flag, string mode)
+    {
+        string outDir = Model.Value;
+        var before = Snapshot(outDir);
+        string[] args = command == "train"
+            ? ["train", "--data", Path.Combine(Small.Value, "train"), "--output", outDir, "--arch", "resnet8", "--tta-flip", flag, mode]
+            : ["evaluate", "--model", outDir, "--data", Small.Value, "--tta-flip", flag, mode];
+        var (code, output, err) = Run(args);
+        Assert.Equal(2, code);
+        Assert.StartsWith("error: --tta-flip averages an image and its mirror", err);
+        Assert.Contains($"{flag} {mode}", err);
+        Assert.DoesNotContain("   at ", err);
+        Assert.DoesNotContain("data:", output);
+        Assert.Equal(before, Snapshot(outDir));
+    }
+
+    [Fact]
+    public void Evaluate_TtaFlipOnAnOnnxModel_IsRefused_PointingToTheExportFlag()
+    {
+        var (code, _, err) = Run("evaluate", "--model", Path.Combine(Model.Value, "model.onnx"), "--data", Small.Value, "--tta-flip");
+        Assert.Equal(2, code);
+        Assert.StartsWith("error: --tta-flip needs the trained weights (model.dat)", err);
+        Assert.Contains("resnet export --tta-flip", err);
     }
 
     [Fact]

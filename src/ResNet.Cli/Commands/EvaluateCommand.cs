@@ -20,7 +20,8 @@ internal static class EvaluateCommand
         var outDir = new Option<string?>("--output") { Description = "Folder for evaluation.json and confusion.svg (default: beside the model)." };
         var strict = new Option<bool>("--strict-images") { Description = "Stop on a corrupt or non-image file instead of skipping it." };
         var threads = new Option<int?>("--threads") { Description = "CPU threads for TorchSharp or ONNX Runtime." };
-        var cmd = new Command("evaluate", "Evaluate a saved model on labelled images: accuracy, top-5 error, per-class accuracy, confusion matrix.") { model, data, mode, outDir, strict, threads };
+        var ttaFlip = new Option<bool>("--tta-flip") { Description = "Flip test-time augmentation (--mode single, model.dat): average each image's logits with its mirror's." };
+        var cmd = new Command("evaluate", "Evaluate a saved model on labelled images: accuracy, top-5 error, per-class accuracy, confusion matrix.") { model, data, mode, outDir, strict, threads, ttaFlip };
         cmd.SetAction((parse, ct) => Task.FromResult(UserErrors.Run(parse, () =>
         {
             var error = parse.InvocationConfiguration.Error;
@@ -36,6 +37,11 @@ internal static class EvaluateCommand
                 "multi-scale" => TestMode.MultiScale,
                 var m => throw new ArgumentException($"--mode '{m}' is not one of single, ten-crop, multi-scale."),
             };
+            bool flip = parse.GetValue(ttaFlip);
+            if (flip && testMode != TestMode.Single)
+                throw new ArgumentException($"--tta-flip averages an image and its mirror in --mode single; --mode {parse.GetValue(mode)} has its own views (ten-crop already includes the mirrors). Give one or the other.");
+            if (flip && IsOnnx(modelPath))
+                throw new ArgumentException($"--tta-flip needs the trained weights (model.dat); an ONNX model scores the mirrors only when exported with them (resnet export --tta-flip, or resnet train --tta-flip), and is then evaluated without the flag.");
             string dir = parse.GetValue(outDir) ?? Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
             OutputFolder.Prepare(dir, "--output");
             var onBad = parse.GetValue(strict) ? BadImagePolicy.Error : BadImagePolicy.Skip;
@@ -66,10 +72,10 @@ internal static class EvaluateCommand
                 using var _ = net;
                 source = Open(card.Spec.InputChannels, card.ImageHeight, card.ClassNames);
                 name = card.Spec.Name;
-                report = Evaluator.Evaluate(net, source, card.Pipeline, new EvaluationOptions { Mode = testMode }, ct);
+                report = Evaluator.Evaluate(net, source, card.Pipeline, new EvaluationOptions { Mode = testMode, FlipTestTimeAugmentation = flip }, ct);
             }
             var inv = CultureInfo.InvariantCulture;
-            output.WriteLine(string.Create(inv, $"{name} on {source.Count} images ({parse.GetValue(mode)}): accuracy {report.Accuracy:P2}, top-1 error {report.Top1Error:P2}, top-5 error {report.Top5Error:P2}, loss {report.Loss:F4}"));
+            output.WriteLine(string.Create(inv, $"{name} on {source.Count} images ({parse.GetValue(mode)}{(flip ? " + flip" : "")}): accuracy {report.Accuracy:P2}, top-1 error {report.Top1Error:P2}, top-5 error {report.Top5Error:P2}, loss {report.Loss:F4}"));
             output.WriteLine();
             output.Write(report.FormatConfusionMatrix());
             Directory.CreateDirectory(dir);

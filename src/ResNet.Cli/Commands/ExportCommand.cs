@@ -25,10 +25,11 @@ internal static class ExportCommand
         var fold = new Option<bool>("--fold-bn") { Description = "Fold batch norms into the convolutions (faster scoring; the file can then be scored but not re-imported exactly)." };
         var noFeatures = new Option<bool>("--no-features") { Description = "Do not add the pooled-features output." };
         var noActivations = new Option<bool>("--no-activations") { Description = "Do not add the last-stage activation output (which `resnet predict --explain` draws class-activation heat maps from)." };
+        var ttaFlip = new Option<bool>("--tta-flip") { Description = "Flip test-time augmentation in the graph: score each image and its mirror and average them (twice the compute)." };
         var triton = new Option<string?>("--triton") { Description = "Also add the model to this Triton model repository folder (config.pbtxt, 1/model.onnx, labels.txt)." };
         var cmd = new Command("export", "Export trained weights to ONNX: dynamic batch, normalization folded in, class names and input spec in metadata.")
         {
-            arch, weights, outPath, classes, classNames, channels, size, mean, std, range, fold, noFeatures, noActivations, triton,
+            arch, weights, outPath, classes, classNames, channels, size, mean, std, range, fold, noFeatures, noActivations, ttaFlip, triton,
         };
         cmd.SetAction(parse => UserErrors.Run(parse, () =>
         {
@@ -63,6 +64,7 @@ internal static class ExportCommand
                 FoldBatchNorm = parse.GetValue(fold),
                 IncludeFeatures = !parse.GetValue(noFeatures),
                 IncludeActivations = !parse.GetValue(noActivations),
+                FlipTestTimeAugmentation = parse.GetValue(ttaFlip),
             });
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"wrote {path}: {spec.Name}, input [N, {spec.InputChannels}, {imageSize}, {imageSize}] RGB {parse.GetValue(range)}, {nc} classes, {new FileInfo(path).Length:N0} bytes"));

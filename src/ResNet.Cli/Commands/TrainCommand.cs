@@ -28,6 +28,7 @@ internal static class TrainCommand
         public readonly Option<bool> Nesterov = new("--nesterov") { Description = "Use Nesterov momentum." };
         public readonly Option<double?> WeightDecay = new("--weight-decay") { Description = "L2 weight decay." };
         public readonly Option<double?> LabelSmoothing = new("--label-smoothing") { Description = "Label smoothing (0 to 1)." };
+        public readonly Option<double?> Ema = new("--ema") { Description = "Keep a moving average of the weights with this decay (e.g. 0.999); validation, the test pass and the saved model use it." };
         public readonly Option<int?> Warmup = new("--warmup") { Description = "Linear warm-up over this many iterations." };
         public readonly Option<string?> Augment = new("--augment") { Description = "none, cifar (pad 4, crop, flip) or imagenet (scale, crop, flip, colour)." };
         public readonly Option<string?> Normalize = new("--normalize") { Description = "per-pixel (the paper), per-channel or none." };
@@ -45,6 +46,7 @@ internal static class TrainCommand
         public readonly Option<int?> EarlyStop = new("--early-stopping") { Description = "Stop after N epochs without validation improvement." };
         public readonly Option<bool> StrictImages = new("--strict-images") { Description = "Stop on a corrupt or non-image file instead of skipping it with a warning." };
         public readonly Option<string> TestMode = new("--test-mode") { Description = "Test-time views: single, ten-crop or multi-scale.", DefaultValueFactory = _ => "single" };
+        public readonly Option<bool> TtaFlip = new("--tta-flip") { Description = "Flip test-time augmentation: the test pass and model.onnx average each image's logits with its mirror's (single test mode)." };
 
         /// <summary>The user's changes to the recipe, as parsed: every flag left out keeps the recipe's value.</summary>
         public TrainingOverrides Overrides(ParseResult p, string checkpoints) => new()
@@ -59,6 +61,7 @@ internal static class TrainCommand
             Nesterov = p.GetValue(Nesterov) ? true : null,
             WeightDecay = p.GetValue(WeightDecay),
             LabelSmoothing = p.GetValue(LabelSmoothing),
+            EmaDecay = p.GetValue(Ema),
             Warmup = p.GetValue(Warmup) is int w ? new LinearWarmup(w) : null,
             Augmentation = p.GetValue(Augment) is string a ? ResNet.Trainer.Data.Augmentation.Parse(a) : null,
             Normalization = p.GetValue(Normalize) switch
@@ -92,8 +95,8 @@ internal static class TrainCommand
             catch (ArgumentException ex) { throw new ArgumentException($"--pretrained: {ex.Message}", ex.ParamName); } // the error reporter drops the parameter name
         }
 
-        public IEnumerable<Option> All => [Arch, Recipe, Pretrained, Epochs, Iterations, BatchSize, Lr, Schedule, Momentum, Nesterov, WeightDecay, LabelSmoothing, Warmup,
-            Augment, Normalize, ImageSize, AllowLargeImages, Channels, Validation, Seed, Device, Precision, Threads, Workers, CheckpointEvery, Resume, EarlyStop, StrictImages, TestMode];
+        public IEnumerable<Option> All => [Arch, Recipe, Pretrained, Epochs, Iterations, BatchSize, Lr, Schedule, Momentum, Nesterov, WeightDecay, LabelSmoothing, Ema, Warmup,
+            Augment, Normalize, ImageSize, AllowLargeImages, Channels, Validation, Seed, Device, Precision, Threads, Workers, CheckpointEvery, Resume, EarlyStop, StrictImages, TestMode, TtaFlip];
     }
 
     public static Command Create(TextWriter output)
@@ -129,6 +132,9 @@ internal static class TrainCommand
             overrides = overrides with { Recipe = overrides.Recipe ?? Recipes.DefaultFor(pretrained is not null) };
             if (adjust is not null) overrides = adjust(overrides);
             overrides.Resolve(arch);
+            bool ttaFlip = parse.GetValue(o.TtaFlip);
+            if (ttaFlip && parse.GetValue(o.TestMode) != "single")
+                throw new ArgumentException($"--tta-flip averages an image and its mirror in --test-mode single; --test-mode {parse.GetValue(o.TestMode)} has its own views (ten-crop already includes the mirrors). Give one or the other.");
             OutputFolder.Prepare(outDir, "--output", dataPath, testPath);
             var warnings = new List<string>();
             var onBad = parse.GetValue(o.StrictImages) ? BadImagePolicy.Error : BadImagePolicy.Skip;
@@ -170,7 +176,7 @@ internal static class TrainCommand
 
             output.WriteLine($"data: {opened.Description}");
             output.WriteLine(string.Create(inv, $"model: {spec.Name}, {ModelStats.Parameters(spec):N0} parameters, input {spec.InputChannels} channel(s), {spec.NumClasses} classes"));
-            output.WriteLine(string.Create(inv, $"recipe: {overrides.Recipe}; batch {options.BatchSize}, lr {options.LearningRate}, {options.Schedule.GetType().Name}, momentum {options.Momentum}{(options.Nesterov ? " (Nesterov)" : "")}, weight decay {options.WeightDecay}, {options.Length}, device {options.Device}"));
+            output.WriteLine(string.Create(inv, $"recipe: {overrides.Recipe}; batch {options.BatchSize}, lr {options.LearningRate}, {options.Schedule.GetType().Name}, momentum {options.Momentum}{(options.Nesterov ? " (Nesterov)" : "")}, weight decay {options.WeightDecay}{(options.EmaDecay is double ema ? $", weight average (EMA) decay {ema}" : "")}, {options.Length}, device {options.Device}"));
 
             if (pretrained is not null)
                 output.WriteLine(string.Create(inv, $"pretrained: {pretrained.Name}{(pretrained.Top1 is double top1 ? $" ({top1:F3}% ImageNet top-1)" : "")}; trunk lr x{options.TrunkLearningRateFactor}"));
@@ -196,12 +202,13 @@ internal static class TrainCommand
                 Normalization = card.Normalization.ToInputNormalization(),
                 Preprocessing = geometry?.Geometry,
                 IncludeActivations = true, // as `resnet export` does by default: `resnet predict --explain` draws from them
+                FlipTestTimeAugmentation = ttaFlip, // scores as the test pass below does
             });
             Reports.WriteHistoryCsv(Path.Combine(dir, "metrics.csv"), result.History);
             EvaluationReport? report = null;
             if (testSource is not null && !interrupted)
             {
-                report = Evaluator.Evaluate(model, testSource, card.Pipeline, new EvaluationOptions { Mode = testMode, Workers = options.Workers }, ct);
+                report = Evaluator.Evaluate(model, testSource, card.Pipeline, new EvaluationOptions { Mode = testMode, Workers = options.Workers, FlipTestTimeAugmentation = ttaFlip }, ct);
                 Reports.WriteConfusionSvg(Path.Combine(dir, "confusion.svg"), report);
                 tensorBoard?.WriteConfusionMatrix(report.ClassNames, report.ConfusionMatrix, result.History.Count);
             }
@@ -225,7 +232,7 @@ internal static class TrainCommand
                 : string.Create(inv, $"{result.Stop} after {result.History.Count} epoch(s) in {result.Elapsed.TotalSeconds:F0} s."));
             if (report is not null)
             {
-                output.WriteLine(string.Create(inv, $"test accuracy: {report.Accuracy:P2} on {report.Count} held-out images (top-1 error {report.Top1Error:P2}, top-5 error {report.Top5Error:P2}, {mode})"));
+                output.WriteLine(string.Create(inv, $"test accuracy: {report.Accuracy:P2} on {report.Count} held-out images (top-1 error {report.Top1Error:P2}, top-5 error {report.Top5Error:P2}, {mode}{(ttaFlip ? " + flip" : "")})"));
                 output.WriteLine();
                 output.Write(report.FormatConfusionMatrix());
             }

@@ -17,6 +17,7 @@ internal static class OptionFlags
         [nameof(TrainingOverrides.ValidationFraction)] = "--validation",
         [nameof(TrainingOverrides.EarlyStoppingPatience)] = "--early-stopping",
         [nameof(TrainingOverrides.CheckpointDirectory)] = "--output",
+        [nameof(TrainingOverrides.EmaDecay)] = "--ema",
         [nameof(DegradationOptions.TrainingImages)] = "--subset",
     };
 

@@ -145,6 +145,8 @@ public static class OnnxMetadataKeys
     public const string Outputs = "resnet.outputs";
     /// <summary>Version of ResNet.MLNet that wrote the file.</summary>
     public const string ProducerVersion = "resnet.producer_version";
+    /// <summary><c>flip</c> when the graph scores each image and its horizontal mirror and averages them (flip test-time augmentation); absent otherwise.</summary>
+    public const string TestTimeAugmentation = "resnet.test_time_augmentation";
     /// <summary>
     /// The resize and centre crop applied before the graph, as JSON: <c>{"Resize":256,"Crop":224,"Interpolation":"BilinearAntialias"}</c>
     /// (shorter side to Resize with PIL's antialiased bilinear filter, centre Crop square). Absent: images are stretched to the input size.

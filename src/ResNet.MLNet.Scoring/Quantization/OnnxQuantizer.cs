@@ -18,11 +18,14 @@ public static class OnnxQuantizer
     public const string MetadataKey = "resnet.quantization";
 
     /// <summary>The operators a model may use; anything else is refused by name.</summary>
-    /// <remarks>Cast, Gather and Slice/Pad are what the exporter writes for predicted_index, BGR models and option-A shortcuts.</remarks>
+    /// <remarks>
+    /// Cast, Gather and Slice/Pad are what the exporter writes for predicted_index, BGR models and option-A shortcuts; Concat,
+    /// Split and ReduceMean for flip test-time augmentation (they stay in float).
+    /// </remarks>
     public static IReadOnlySet<string> SupportedOperators { get; } = new SortedSet<string>(StringComparer.Ordinal)
     {
         "Conv", "BatchNormalization", "Relu", "Add", "MaxPool", "GlobalAveragePool", "Flatten", "Gemm", "MatMul", "Softmax",
-        "ArgMax", "Cast", "Sub", "Div", "Mul", "Gather", "Reshape", "Slice", "Pad",
+        "ArgMax", "Cast", "Sub", "Div", "Mul", "Gather", "Reshape", "Slice", "Pad", "Concat", "Split", "ReduceMean",
     };
 
     // Operators that only a quantized graph has.

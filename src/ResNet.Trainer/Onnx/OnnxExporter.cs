@@ -46,6 +46,14 @@ public sealed class OnnxExportOptions
 
     /// <summary>Fold each batch norm into the convolution before it (faster scoring; such files can be scored, not imported for training).</summary>
     public bool FoldBatchNorm { get; init; }
+
+    /// <summary>
+    /// Flip test-time augmentation inside the graph: each image and its horizontal mirror go through the network as one batch,
+    /// and the pooled features (so the logits, the classifier being linear) are the mean of the two views'; the activations
+    /// output, when included, is the mean of the two with the mirror's flipped back. Scores as
+    /// <see cref="Training.EvaluationOptions.FlipTestTimeAugmentation"/> evaluates, at twice the compute. Default false.
+    /// </summary>
+    public bool FlipTestTimeAugmentation { get; init; }
 }
 
 /// <summary>
@@ -117,7 +125,9 @@ public static class OnnxExporter
 
         var state = model.state_dict();
         var g = new GraphBuilder(state, options.FoldBatchNorm);
-        string x = g.Normalize(Input, norm, spec.InputChannels, height, width);
+        bool flip = options.FlipTestTimeAugmentation;
+        // Mirrored before normalization, as training's flip is (a per-pixel mean image is not symmetric).
+        string x = g.Normalize(flip ? g.WithMirrors(Input) : Input, norm, spec.InputChannels, height, width);
 
         x = g.Relu(g.ConvBn(x, ResNetPlan.Stem(spec), spec.Padding), "relu");
         if (spec.Stem == StemKind.ImageNet)
@@ -129,10 +139,14 @@ public static class OnnxExporter
 
         var blocks = ResNetPlan.Blocks(spec);
         for (int i = 0; i < blocks.Count; i++)
-            x = Block(g, spec, blocks[i], x, options.IncludeActivations && i == blocks.Count - 1 ? ActivationsOutput : null);
+            x = Block(g, spec, blocks[i], x, options.IncludeActivations && !flip && i == blocks.Count - 1 ? ActivationsOutput : null);
+        var (outH, outW) = ResNetPlan.OutputSize(spec, height, width);
+        if (flip && options.IncludeActivations)
+            g.MeanOfViews(x, ActivationsOutput, [spec.FeatureCount, outH, outW], mirrorBack: true);
 
         var pooled = g.Node("GlobalAveragePool", "avgpool", [x], []);
-        g.Graph.Node.Add(new NodeProto { Name = "flatten", OpType = "Flatten", Input = { pooled }, Output = { FeaturesOutput }, Attribute = { Int("axis", 1) } });
+        g.Graph.Node.Add(new NodeProto { Name = "flatten", OpType = "Flatten", Input = { pooled }, Output = { flip ? "flatten.views" : FeaturesOutput }, Attribute = { Int("axis", 1) } });
+        if (flip) g.MeanOfViews("flatten.views", FeaturesOutput, [spec.FeatureCount], mirrorBack: false);
         g.Graph.Node.Add(new NodeProto
         {
             Name = "fc", OpType = "Gemm",
@@ -158,10 +172,7 @@ public static class OnnxExporter
         if (options.IncludePredictedIndex)
             graph.Output.Add(TensorValue(PredictedIndexOutput, "N", TensorProto.Types.DataType.Uint32));
         if (options.IncludeActivations)
-        {
-            var (h, w) = ResNetPlan.OutputSize(spec, height, width);
-            graph.Output.Add(TensorValue(ActivationsOutput, "N", spec.FeatureCount, h, w));
-        }
+            graph.Output.Add(TensorValue(ActivationsOutput, "N", spec.FeatureCount, outH, outW));
 
         var m = new ModelProto
         {
@@ -190,6 +201,8 @@ public static class OnnxExporter
             (OnnxMetadataKeys.ProducerVersion, ProducerVersion),
         })
             m.MetadataProps.Add(new StringStringEntryProto { Key = key, Value = value });
+        if (flip)
+            m.MetadataProps.Add(new StringStringEntryProto { Key = OnnxMetadataKeys.TestTimeAugmentation, Value = "flip" });
         if (options.Preprocessing is { } recorded)
             m.MetadataProps.Add(new StringStringEntryProto { Key = OnnxMetadataKeys.Preprocessing, Value = OnnxMetadataKeys.PreprocessingJson(recorded) });
         return m;
@@ -342,6 +355,39 @@ public static class OnnxExporter
                 x = Node("Pad", $"{path}.shortcut.pad", [x, $"{path}.shortcut.pads"], [StringAttr("mode", "constant")]);
             }
             return x;
+        }
+
+        // [N, C, H, W] -> [2N, C, H, W]: the images, then their horizontal mirrors.
+        public string WithMirrors(string input)
+        {
+            string mirrored = Reversed(input, "input.mirror", axis: 3);
+            return Node("Concat", "input.with_mirrors", [input, mirrored], [Int("axis", 0)]);
+        }
+
+        // [2N, dims...] (images, then mirrors) -> [N, dims...]: the mean of each image's two views, the mirror's flipped back first.
+        public void MeanOfViews(string views, string output, long[] dims, bool mirrorBack)
+        {
+            Graph.Initializer.Add(Int64Tensor($"{output}.views_shape", [2, -1, .. dims]));
+            string x = Node("Reshape", $"{output}.views", [views, $"{output}.views_shape"], []);
+            if (mirrorBack)
+            {
+                Graph.Initializer.Add(Int64Tensor($"{output}.split", [1, 1]));
+                var split = new NodeProto { OpType = "Split", Name = $"{output}.split", Input = { x, $"{output}.split" }, Output = { $"{output}.image", $"{output}.mirror" }, Attribute = { Int("axis", 0) } };
+                Graph.Node.Add(split);
+                string back = Reversed($"{output}.mirror", $"{output}.unmirror", axis: dims.Length + 1);
+                x = Node("Concat", $"{output}.aligned", [$"{output}.image", back], [Int("axis", 0)]);
+            }
+            Node("ReduceMean", $"{output}.mean", [x], [Ints("axes", 0), Int("keepdims", 0)], output);
+        }
+
+        // The input reversed along one axis (Slice with step -1).
+        private string Reversed(string input, string name, int axis)
+        {
+            Graph.Initializer.Add(Int64Tensor($"{name}.starts", [-1]));
+            Graph.Initializer.Add(Int64Tensor($"{name}.ends", [long.MinValue]));
+            Graph.Initializer.Add(Int64Tensor($"{name}.axes", [axis]));
+            Graph.Initializer.Add(Int64Tensor($"{name}.steps", [-1]));
+            return Node("Slice", name, [input, $"{name}.starts", $"{name}.ends", $"{name}.axes", $"{name}.steps"], []);
         }
 
         public string Normalize(string input, InputNormalization norm, int channels, int height, int width)

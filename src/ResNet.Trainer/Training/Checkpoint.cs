@@ -25,6 +25,7 @@ internal sealed record CheckpointState
     public double BestValidationError { get; init; } = double.PositiveInfinity;
     public int BestEpoch { get; init; }
     public int EpochsWithoutImprovement { get; init; }
+    public long EmaUpdates { get; init; }      // updates of the weights' moving average so far (its warm-up's t)
     public List<EpochStats> History { get; init; } = [];
     public required Normalization Normalization { get; init; }
     public required IReadOnlyList<string> ClassNames { get; init; }
@@ -35,17 +36,18 @@ internal sealed record CheckpointState
 }
 
 /// <summary>
-/// A single-file checkpoint: header, JSON state, the model's state_dict and the optimizer's momentum buffers.
+/// A single-file checkpoint: header, JSON state, the model's state_dict, the optimizer's momentum buffers and (version 2)
+/// the moving average of the weights when the run keeps one.
 /// Written to a temporary file and renamed over the old one, so a crash or a full disk mid-write leaves the
 /// last good checkpoint intact.
 /// </summary>
 internal static class Checkpoint
 {
     private static readonly byte[] Magic = "RESNETCK"u8.ToArray();
-    private const int Version = 1;
+    private const int Version = 2; // 2 added the averaged weights; version 1 files (without them) still resume
     private static readonly JsonSerializerOptions Json = new(ModelCard.Json) { WriteIndented = false, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
-    public static void Save(string path, CheckpointState state, nn.Module model, IReadOnlyList<Tensor?> momentum)
+    public static void Save(string path, CheckpointState state, nn.Module model, IReadOnlyList<Tensor?> momentum, nn.Module? averaged = null)
     {
         string full = Path.GetFullPath(path);
         using var scope = NewDisposeScope(); // the cpu() views made while writing
@@ -70,6 +72,13 @@ internal static class Checkpoint
                     writer.Write(m is not null);
                     m?.cpu().Save(writer);
                 }
+                var average = averaged?.state_dict();
+                writer.Write(average?.Count ?? 0);
+                foreach (var (key, tensor) in average ?? [])
+                {
+                    writer.Write(key);
+                    tensor.cpu().Save(writer);
+                }
                 writer.Flush();
             });
         }
@@ -83,15 +92,17 @@ internal static class Checkpoint
     public static CheckpointState ReadState(string path)
     {
         using var reader = Open(path);
-        return ReadHeader(reader, path);
+        return ReadHeaderAndVersion(reader, path).State;
     }
 
-    public static (CheckpointState State, Dictionary<string, Tensor> Weights, List<Tensor?> Momentum) Read(string path)
+    /// <returns>The state, the weights, the momentum buffers, and the averaged weights (empty when the run kept none).</returns>
+    public static (CheckpointState State, Dictionary<string, Tensor> Weights, List<Tensor?> Momentum, Dictionary<string, Tensor> Averaged) Read(string path)
     {
         using var reader = Open(path);
-        var state = ReadHeader(reader, path);
+        var (state, version) = ReadHeaderAndVersion(reader, path);
         var weights = new Dictionary<string, Tensor>();
         var momentum = new List<Tensor?>();
+        var averaged = new Dictionary<string, Tensor>();
         try
         {
             int n = reader.ReadInt32();
@@ -103,13 +114,20 @@ internal static class Checkpoint
             int m = reader.ReadInt32();
             for (int i = 0; i < m; i++)
                 momentum.Add(reader.ReadBoolean() ? TensorExtensionMethods.Load(reader) : null);
-            return (state, weights, momentum);
+            int a = version >= 2 ? reader.ReadInt32() : 0;
+            for (int i = 0; i < a; i++)
+            {
+                string key = reader.ReadString();
+                averaged[key] = TensorExtensionMethods.Load(reader);
+            }
+            return (state, weights, momentum, averaged);
         }
         catch (Exception ex) when (ex is EndOfStreamException or IOException or System.Runtime.InteropServices.ExternalException or ArgumentException)
         {
             // A checkpoint cut short (full disk, copy interrupted) fails inside the tensor reader: say which file.
             foreach (var t in weights.Values) t.Dispose();
             foreach (var t in momentum) t?.Dispose();
+            foreach (var t in averaged.Values) t.Dispose();
             throw new CorruptDataException($"Checkpoint '{path}' is truncated or damaged ({ex.Message}). Delete it to start over, or resume from a complete copy.", path, ex);
         }
     }
@@ -120,7 +138,7 @@ internal static class Checkpoint
         return new BinaryReader(File.OpenRead(path), Encoding.UTF8);
     }
 
-    private static CheckpointState ReadHeader(BinaryReader reader, string path)
+    private static (CheckpointState State, int Version) ReadHeaderAndVersion(BinaryReader reader, string path)
     {
         try
         {
@@ -128,10 +146,11 @@ internal static class Checkpoint
             if (!magic.AsSpan().SequenceEqual(Magic))
                 throw new CorruptDataException($"'{path}' is not a ResNet.Trainer checkpoint (written by ResNetTrainer.Train as last.ckpt). To load plain weights use ResNetWeights.Load.", path);
             int version = reader.ReadInt32();
-            if (version != Version)
-                throw new CorruptDataException($"Checkpoint '{path}' has format version {version}; this build reads version {Version}.", path);
-            return JsonSerializer.Deserialize<CheckpointState>(reader.ReadString(), Json)
+            if (version is < 1 or > Version)
+                throw new CorruptDataException($"Checkpoint '{path}' has format version {version}; this build reads versions 1 to {Version}.", path);
+            var state = JsonSerializer.Deserialize<CheckpointState>(reader.ReadString(), Json)
                 ?? throw new CorruptDataException($"Checkpoint '{path}' has an empty state.", path);
+            return (state, version);
         }
         catch (Exception ex) when (ex is EndOfStreamException or JsonException)
         {

@@ -99,7 +99,7 @@ public static class ResNetTrainer
 
             // --- end of epoch: validate, adapt the schedule, keep the best, checkpoint ------------------
             EvaluationReport? report = validation is null ? null
-                : Evaluator.Evaluate(model, validation, pipeline, new EvaluationOptions { BatchSize = o.EvaluationBatchSize, Workers = o.Workers });
+                : Evaluator.Evaluate(run.EvaluatedModel, validation, pipeline, new EvaluationOptions { BatchSize = o.EvaluationBatchSize, Workers = o.Workers });
             run.EndEpoch(report);
             bool last = epoch + 1 >= run.Epochs || run.Finished;
             bool earlyStop = run.ShouldStopEarly(report);
@@ -113,7 +113,8 @@ public static class ResNetTrainer
             }
         }
 
-        // --- the end: the best weights on validation, in evaluation mode ------------------------------
+        // --- the end: the averaged weights (when kept), the best ones on validation, in evaluation mode --
+        run.UseAveragedWeights();
         if (o.KeepBest && stop != StopReason.Cancelled) run.RestoreBest();
         model.eval();
         Native.GlibcAllocator.ReleaseFreeMemory(); // the heap kept between steps goes back to the kernel
@@ -162,24 +163,35 @@ public static class ResNetTrainer
         return $"{spec.Depth} layers, {spec.InputChannels} input channel(s), {spec.NumClasses} classes";
     }
 
-    internal static void RestoreCheckpoint(string path, ResNetModel model, Sgd sgd)
+    /// <summary>Puts a checkpoint's weights and momentum into the run, and its averaged weights into <paramref name="averaged"/> when it has them.</summary>
+    /// <returns>Whether the checkpoint held averaged weights (false: the run that wrote it kept none).</returns>
+    internal static bool RestoreCheckpoint(string path, ResNetModel model, Sgd sgd, ResNetModel? averaged = null)
     {
-        var (_, weights, momentum) = Checkpoint.Read(path);
+        var (_, weights, momentum, average) = Checkpoint.Read(path);
         try
         {
-            using var _ = no_grad();
-            foreach (var (key, t) in model.state_dict())
-            {
-                if (!weights.TryGetValue(key, out var w) || !w.shape.SequenceEqual(t.shape))
-                    throw new CheckpointMismatchException($"Checkpoint '{path}' has no tensor '{key}' of shape [{string.Join(", ", t.shape)}]. It belongs to another model; start a new run in another folder.", path);
-                t.copy_(w);
-            }
+            CopyInto(model, weights, path);
             sgd.LoadState(momentum);
+            if (averaged is null || average.Count == 0) return false;
+            CopyInto(averaged, average, path);
+            return true;
         }
         finally
         {
             foreach (var w in weights.Values) w.Dispose();
             foreach (var m in momentum) m?.Dispose();
+            foreach (var a in average.Values) a.Dispose();
+        }
+    }
+
+    private static void CopyInto(ResNetModel model, Dictionary<string, Tensor> weights, string path)
+    {
+        using var _ = no_grad();
+        foreach (var (key, t) in model.state_dict())
+        {
+            if (!weights.TryGetValue(key, out var w) || !w.shape.SequenceEqual(t.shape))
+                throw new CheckpointMismatchException($"Checkpoint '{path}' has no tensor '{key}' of shape [{string.Join(", ", t.shape)}]. It belongs to another model; start a new run in another folder.", path);
+            t.copy_(w);
         }
     }
 

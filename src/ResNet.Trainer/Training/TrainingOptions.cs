@@ -42,6 +42,15 @@ public sealed record TrainingOptions
     /// <summary>Label smoothing of the cross-entropy target (0: the paper's plain cross-entropy).</summary>
     public double LabelSmoothing { get; init; }
 
+    /// <summary>
+    /// Decay of an exponential moving average of the weights (e.g. 0.999), from 0 up to, not including, 1; null (the default)
+    /// keeps none. After each SGD step every parameter's average moves as <c>ema = d * ema + (1 - d) * p</c> with the warm-up
+    /// <c>d = min(EmaDecay, (1 + t) / (10 + t))</c> after t earlier steps, so the initial weights fade fast; batch-norm running
+    /// statistics are averaged the same way. Validation, the best weights, checkpoints' averaged copy and the returned model use
+    /// the averaged weights; training steps the live ones.
+    /// </summary>
+    public double? EmaDecay { get; init; }
+
     /// <summary>Training-time augmentation (paper's CIFAR recipe by default).</summary>
     public Augmentation Augmentation { get; init; } = Augmentation.Cifar;
 
@@ -155,6 +164,8 @@ public sealed record TrainingOptions
         Require(Momentum is >= 0 and < 1, nameof(Momentum), Momentum, "give a number from 0 up to, not including, 1 (the paper: 0.9)");
         Require(double.IsFinite(WeightDecay) && WeightDecay >= 0, nameof(WeightDecay), WeightDecay, "give a finite number of 0 or more (the paper: 0.0001)");
         Require(LabelSmoothing is >= 0 and < 1, nameof(LabelSmoothing), LabelSmoothing, "give a number from 0 up to, not including, 1 (0: plain cross-entropy)");
+        Require(EmaDecay is null || EmaDecay is > 0 and < 1, nameof(EmaDecay), EmaDecay,
+            "give a decay above 0 and below 1 (e.g. 0.999: an average over about the last 1,000 steps), or leave it unset for no average");
         Require(Schedule is not null, nameof(Schedule), Schedule, "give a learning-rate schedule (e.g. the constant one)");
         Require(Augmentation is not null, nameof(Augmentation), Augmentation, "give an augmentation (none, cifar or imagenet)");
         switch (Warmup)
@@ -256,7 +267,7 @@ public enum StopReason
 }
 
 /// <summary>The outcome of <see cref="ResNetTrainer.Train"/>.</summary>
-/// <param name="Model">The trained model (best-on-validation weights when <see cref="TrainingOptions.KeepBest"/>).</param>
+/// <param name="Model">The trained model: the moving average of the weights when <see cref="TrainingOptions.EmaDecay"/> is set; the best-on-validation weights (of the average, when kept) with <see cref="TrainingOptions.KeepBest"/>.</param>
 /// <param name="Card">What scoring needs besides the weights: spec, class names, input size, normalization.</param>
 /// <param name="History">One entry per finished epoch (including those before a resume).</param>
 /// <param name="BestEpoch">Epoch with the lowest validation error (0 without validation).</param>

@@ -48,6 +48,9 @@ public record TrainingOverrides
     /// <summary>Label smoothing, from 0 up to 1. Default: the recipe's.</summary>
     public double? LabelSmoothing { get; set; }
 
+    /// <summary>Decay of the moving average of the weights (<see cref="TrainingOptions.EmaDecay"/>), above 0 and below 1. Default: the recipe's (none).</summary>
+    public double? EmaDecay { get; set; }
+
     /// <summary>Warm-up (e.g. <c>new LinearWarmup(200)</c>). Default: the recipe's.</summary>
     public Warmup? Warmup { get; set; }
 
@@ -138,6 +141,7 @@ public record TrainingOverrides
             Nesterov = Nesterov ?? r.Nesterov,
             WeightDecay = WeightDecay ?? r.WeightDecay,
             LabelSmoothing = LabelSmoothing ?? r.LabelSmoothing,
+            EmaDecay = EmaDecay ?? r.EmaDecay,
             Warmup = Warmup ?? r.Warmup,
             Augmentation = Augmentation ?? r.Augmentation,
             Normalization = Normalization ?? r.Normalization,

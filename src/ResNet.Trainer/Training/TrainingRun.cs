@@ -23,6 +23,8 @@ internal sealed class TrainingRun : IDisposable
     private readonly Stopwatch _stepClock = new(), _epochClock = new();
     private CheckpointState _s;
     private Dictionary<string, Tensor>? _best;
+    private readonly WeightAverage? _average;
+    private long _averageUpdates;
     private bool _warmupDone;
     private long _imagesThisRun;
     private double _lossSum;
@@ -41,7 +43,12 @@ internal sealed class TrainingRun : IDisposable
         _warmupWindow = new Queue<double>(state.WarmupWindow);
         _warmupDone = state.WarmupDone || options.Warmup is not WarmupUntilTrainError;
         _history = new List<EpochStats>(state.History);
+        _average = options.EmaDecay is double decay ? new WeightAverage(model, decay, device) : null;
+        _averageUpdates = state.EmaUpdates;
     }
+
+    /// <summary>The model that validation, the best weights and the end of the run take: the moving average when the run keeps one.</summary>
+    public ResNetModel EvaluatedModel => _average?.Model ?? _model;
 
     public int BatchesPerEpoch { get; }
     public long TotalIterations { get; }
@@ -67,10 +74,16 @@ internal sealed class TrainingRun : IDisposable
     public CheckpointState State => _s;
     public IReadOnlyList<EpochStats> History => _history;
 
-    /// <summary>Continues from the checkpoint this run's state was read from: weights, momentum, and the best weights so far.</summary>
+    /// <summary>Continues from the checkpoint this run's state was read from: weights, momentum, the averaged weights and the best weights so far.</summary>
     public void Resume()
     {
-        ResNetTrainer.RestoreCheckpoint(_checkpointPath!, _model, _sgd);
+        bool averaged = ResNetTrainer.RestoreCheckpoint(_checkpointPath!, _model, _sgd, _average?.Model);
+        if (_average is not null && !averaged)
+        {
+            _average.Reset();
+            _averageUpdates = 0;
+            Say($"The checkpoint '{_checkpointPath}' holds no moving average of the weights (its run kept none); the average starts from the resumed weights.");
+        }
         if (_bestPath is not null && File.Exists(_bestPath)) _best = ResNetWeights.ReadStateDict(_bestPath);
         LastCheckpoint = _checkpointPath;
         Say($"Resumed from '{_checkpointPath}' at epoch {_s.Epoch + 1}, iteration {_s.Iteration}.");
@@ -111,6 +124,7 @@ internal sealed class TrainingRun : IDisposable
                 $"The training loss became {loss} at epoch {Epoch + 1}, iteration {Iteration + 1} (learning rate {LearningRate:G4}). " +
                 $"Try a lower learning rate (e.g. {LearningRate / 10:G4}), a warm-up, or check the images' normalization. " +
                 (LastCheckpoint is null ? "No checkpoint had been written." : $"The last good checkpoint '{LastCheckpoint}' is kept."), LastCheckpoint);
+        _average?.Update(_averageUpdates++);
         _stepClock.Stop();
         Iteration++; BatchInEpoch++;
         _imagesThisRun += batch.Count;
@@ -135,8 +149,8 @@ internal sealed class TrainingRun : IDisposable
             if (EarlyStopping.Improves(report, _s.BestValidationError, _o))
             {
                 _s = _s with { BestValidationError = EarlyStopping.Metric(report, _o), BestEpoch = Epoch + 1, EpochsWithoutImprovement = 0 };
-                _best = ResNetTrainer.CopyState(_model, _best);
-                if (_bestPath is not null) ResNetWeights.Save(_model, _bestPath);
+                _best = ResNetTrainer.CopyState(EvaluatedModel, _best);
+                if (_bestPath is not null) ResNetWeights.Save(EvaluatedModel, _bestPath);
             }
             else _s = _s with { EpochsWithoutImprovement = _s.EpochsWithoutImprovement + 1 };
         }
@@ -155,13 +169,16 @@ internal sealed class TrainingRun : IDisposable
         if (_checkpointPath is null) return;
         var state = _s with
         {
-            Iteration = Iteration, WarmupDone = _warmupDone, WarmupWindow = _warmupWindow.ToArray(), History = _history,
+            Iteration = Iteration, EmaUpdates = _averageUpdates, WarmupDone = _warmupDone, WarmupWindow = _warmupWindow.ToArray(), History = _history,
             Epoch = epochDone ? Epoch + 1 : Epoch, BatchInEpoch = epochDone ? 0 : BatchInEpoch,
             EpochLossSum = epochDone ? 0 : _lossSum, EpochErrors = epochDone ? 0 : _errors, EpochSeen = epochDone ? 0 : _seen,
         };
-        Checkpoint.Save(_checkpointPath, state, _model, _sgd.State);
+        Checkpoint.Save(_checkpointPath, state, _model, _sgd.State, _average?.Model);
         LastCheckpoint = _checkpointPath;
     }
+
+    /// <summary>Writes the moving average of the weights into the trained model, when the run keeps one.</summary>
+    public void UseAveragedWeights() => _average?.CopyTo(_model);
 
     /// <summary>Puts back the weights of the best epoch on validation, when there is one.</summary>
     public void RestoreBest()
@@ -177,6 +194,7 @@ internal sealed class TrainingRun : IDisposable
     {
         if (_best is not null) foreach (var t in _best.Values) t.Dispose();
         _best = null;
+        _average?.Dispose();
     }
 
     // The schedule's rate at a (fractional) epoch; the paper's ResNet-110 warm-up holds its own rate until it ends.

@@ -72,6 +72,50 @@ public class OnnxParityTests(ITestOutputHelper output)
         Assert.True(diff <= Tolerance, $"max abs diff {diff}");
     }
 
+    [Fact]
+    public void FlipTestTimeAugmentation_InTheGraph_AveragesTheViewsAsTheEvaluatorDoes_WithTheMirrorsActivationsFlippedBack()
+    {
+        var spec = Spec("resnet20");
+        using var model = Trained(spec, seed: 8, imageSize: 32);
+        var meanImage = Floats(rand([3, 32, 32], generator: new Generator().manual_seed(4))); // not mirror-symmetric
+        var norm = new InputNormalization(PixelRange.ZeroToOne, [0f, 0f, 0f], [0.3f, 0.3f, 0.3f], ChannelOrder.Rgb, meanImage);
+        using var x = Images(5, 3, 32, seed: 12);
+        float[] logits, activations;
+        using (no_grad())
+        {
+            using var plain = norm.Apply(x);
+            using var mirrored = norm.Apply(x.flip(3));
+            using var a = model.forward(plain);
+            using var b = model.forward(mirrored);
+            logits = Floats((a + b) / 2);
+            using var actA = LastStage(model, plain);
+            using var actB = LastStage(model, mirrored);
+            activations = Floats((actA + actB.flip(3)) / 2);
+        }
+        using var scorer = new OnnxScorer(OnnxExporter.Export(model, new OnnxExportOptions { Normalization = norm, FlipTestTimeAugmentation = true, IncludeActivations = true }),
+            new OnnxScorerOptions { IntraOpThreads = 2 });
+        var result = scorer.Score(Floats(x), 5, activations: true);
+        float logitsDiff = MaxAbsDiff(logits, result.Logits), activationsDiff = MaxAbsDiff(activations, result.Activations!);
+        output.WriteLine($"flip TTA in the graph: max |logits diff| = {logitsDiff:E2}, max |activations diff| = {activationsDiff:E2}");
+        Assert.True(logitsDiff <= Tolerance, $"logits: max abs diff {logitsDiff}");
+        Assert.True(activationsDiff <= Tolerance, $"activations: max abs diff {activationsDiff}");
+        Assert.Equal(5 * 10, result.Logits.Length);
+        Assert.Contains(OnnxExporter.Build(model, new OnnxExportOptions { Normalization = norm, FlipTestTimeAugmentation = true }).MetadataProps,
+            p => p.Key == OnnxMetadataKeys.TestTimeAugmentation && p.Value == "flip");
+        using var withoutFlip = new OnnxScorer(OnnxExporter.Export(model, new OnnxExportOptions { Normalization = norm }), new OnnxScorerOptions { IntraOpThreads = 2 });
+        float plainDiff = MaxAbsDiff(logits, withoutFlip.Score(Floats(x), 5).Logits);
+        Assert.True(plainDiff > 1e-3f, "the graph without the option gives the same logits: the test proves nothing");
+    }
+
+    // The last stage's output before pooling (CIFAR stem: conv, BN, ReLU; no max-pool).
+    private static Tensor LastStage(Trainer.Models.ResNetModel model, Tensor input)
+    {
+        using var scope = NewDisposeScope();
+        var y = model.Stem.Norm.forward(model.Stem.Conv.forward(input)).relu();
+        foreach (var stage in model.Stages) y = stage.forward(y);
+        return y.MoveToOuterDisposeScope();
+    }
+
     private static float CompareLogits(Trainer.Models.ResNetModel model, int batch, int size, OnnxExportOptions options,
         InputNormalization? norm = null, double inputScale = 1.0)
     {

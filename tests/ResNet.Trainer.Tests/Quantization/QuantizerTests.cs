@@ -125,6 +125,24 @@ public class QuantizerTests
     }
 
     [Fact]
+    public void FlipTestTimeAugmentationGraph_Quantizes_WithTheViewsAveragedInFloat_AndScoresCloseToTheFloatOne()
+    {
+        using var model = OnnxTestModels.Trained(OnnxTestModels.Spec("resnet20"), seed: 6, imageSize: 32);
+        byte[] fp32 = OnnxExporter.Export(model, new OnnxExportOptions { FlipTestTimeAugmentation = true, IncludeActivations = true });
+        var images = RandomImages(32, 3, 32, seed: 7);
+        var (int8, summary) = OnnxQuantizer.Quantize(fp32, images);
+        Assert.Equal(18 + 9, summary.QuantizedNodes); // 19 convs but the first, 9 adds: the mirroring and averaging stay float
+        using var a = new OnnxScorer(fp32);
+        using var b = new OnnxScorer(int8);
+        var fa = a.Score(images, features: true, activations: true);
+        var fb = b.Score(images, features: true, activations: true);
+        Assert.Equal(fa.Activations!.Length, fb.Activations!.Length);
+        double num = 0, den = 0;
+        for (int i = 0; i < fa.Features!.Length; i++) { num += Math.Pow(fa.Features[i] - fb.Features![i], 2); den += Math.Pow(fa.Features[i], 2); }
+        Assert.InRange(Math.Sqrt(num / den), 0.0, 0.1);
+    }
+
+    [Fact]
     public void FloatStem_PoolsBeforeTheQuantization_AndOnnxRuntimeKeepsThePoolInFloat()
     {
         using var model = OnnxTestModels.Trained(OnnxTestModels.Spec("resnet18"), seed: 6, imageSize: 64);

@@ -3,6 +3,7 @@ using TrainLoop = ResNet.Trainer.Training.ResNetTrainer;
 using ResNet.Trainer.Data;
 using ResNet.Trainer.Models;
 using ResNet.Trainer.Training;
+using static TorchSharp.torch;
 
 namespace ResNet.Trainer.Tests.Training;
 
@@ -36,5 +37,75 @@ public class EvaluatorTests
         using var model = new Net(ResNetSpec.Cifar(1) with { InputChannels = 1, NumClasses = 10 }, seed: 9);
         var report = Evaluator.Evaluate(model, data, pipeline, new EvaluationOptions { Mode = TestMode.MultiScale, Scales = [20, 28, 40] });
         Assert.Equal(10, report.Count);
+    }
+
+    [Fact]
+    public void FlipTestTimeAugmentation_ScoresTheSoftmaxOfTheMeanOfTheTwoViewsLogits_MirroredBeforeNormalization()
+    {
+        var data = TestData.Fashion(2, train: false); // 20 images
+        var raw = new ImagePipeline(1, 28, 28, null, Augmentation.None);
+        // A per-pixel mean image is not mirror-symmetric: mirroring after normalization would give other numbers.
+        var pipeline = raw with { Normalization = Normalization.Compute(TestData.Fashion(3), raw, NormalizationKind.PerPixel) };
+        using var model = new Net(ResNetSpec.Cifar(1) with { InputChannels = 1, NumClasses = 10 }, seed: 9);
+        TrainLoop.Train(model, TestData.Fashion(3), options: new TrainingOptions
+        {
+            Length = TrainingLength.Epochs(2), BatchSize = 10, LearningRate = 0.05, Schedule = new ConstantSchedule(), Augmentation = Augmentation.None,
+            FixedNormalization = pipeline.Normalization, Threads = 2, KeepBest = false,
+        }); // trained a little, so that the two views disagree
+
+        var flipped = Evaluator.Evaluate(model, data, pipeline, new EvaluationOptions { FlipTestTimeAugmentation = true, BatchSize = 8 });
+        var single = Evaluator.Evaluate(model, data, pipeline, new EvaluationOptions { BatchSize = 8 });
+
+        // By hand: each view prepared on its own and scored in its own pass.
+        int len = 28 * 28;
+        var (plain, mirror) = (new float[data.Count * len], new float[data.Count * len]);
+        for (int i = 0; i < data.Count; i++)
+        {
+            var view = plain.AsSpan(i * len, len);
+            raw.Eval(data.Load(i), view);
+            for (int row = 0; row < 28; row++)
+            {
+                var m = mirror.AsSpan(i * len + row * 28, 28);
+                view.Slice(row * 28, 28).CopyTo(m);
+                m.Reverse();
+            }
+            pipeline.Normalization!.Apply(view, 28, 28);
+            pipeline.Normalization.Apply(mirror.AsSpan(i * len, len), 28, 28);
+        }
+        model.eval();
+        double loss = 0;
+        int wrong = 0;
+        using (no_grad())
+        {
+            using var a = model.forward(tensor(plain, [data.Count, 1, 28, 28]));
+            using var b = model.forward(tensor(mirror, [data.Count, 1, 28, 28]));
+            using var p = nn.functional.softmax((a + b) / 2, 1);
+            var probabilities = p.to(ScalarType.Float64).data<double>().ToArray();
+            for (int i = 0; i < data.Count; i++)
+            {
+                var row = probabilities.AsSpan(i * 10, 10);
+                int truth = (int)data.LabelOf(i), best = 0;
+                for (int j = 1; j < 10; j++) if (row[j] > row[best]) best = j;
+                if (best != truth) wrong++;
+                loss -= Math.Log(row[truth]);
+            }
+        }
+        Assert.Equal(20, flipped.Count);
+        Assert.Equal(loss / data.Count, flipped.Loss, 5);
+        Assert.Equal(wrong / 20.0, flipped.Top1Error, 12);
+        Assert.True(Math.Abs(flipped.Loss - single.Loss) > 1e-4, $"flip TTA changed nothing: loss {flipped.Loss} and {single.Loss}");
+    }
+
+    [Fact]
+    public void FlipTestTimeAugmentation_WithTenCropOrMultiScale_IsRefusedNamingTheOption()
+    {
+        using var model = new Net(ResNetSpec.Cifar(1) with { InputChannels = 1, NumClasses = 10 }, seed: 9);
+        var pipeline = new ImagePipeline(1, 28, 28, null, Augmentation.None);
+        foreach (var mode in new[] { TestMode.TenCrop, TestMode.MultiScale })
+        {
+            var ex = Assert.Throws<ArgumentException>(() => Evaluator.Evaluate(model, TestData.Fashion(1), pipeline, new EvaluationOptions { Mode = mode, FlipTestTimeAugmentation = true }));
+            Assert.Contains(nameof(EvaluationOptions.FlipTestTimeAugmentation), ex.Message);
+            Assert.Contains(mode.ToString(), ex.Message);
+        }
     }
 }
