@@ -9,7 +9,8 @@ follows the C# experiment rule for rule:
   normalization the subset's mean image, then each channel's standard deviation over all its pixels (per-pixel kind);
   augmentation  pad 4 with zeros on the 0..1 image, random 28x28 crop, horizontal flip with probability 1/2;
   optimizer     torch.optim.SGD on every parameter: momentum 0.9, weight decay 1e-4, lr 0.1 divided by 10 when
-                50% and 75% of the iterations are done; batches of <batch>, the last partial batch dropped;
+                50% and 75% of the iterations are done, times the linear warm-up's factor (from StartFactor to 1 over
+                its first Iterations iterations); batches of <batch>, the last partial batch dropped;
   nets          for each depth, the plain net and then the residual net, each from the same seed.
 The training error of an epoch is the share of wrong predictions over that epoch's (augmented) batches, as the C#
 trainer reports it. Writes degradation.csv with the C# experiment's columns, so the notebook draws both alike.
@@ -17,7 +18,7 @@ Random draws (weights, shuffle, crops) come from PyTorch's and NumPy's generator
 the same recipe, not the same numbers.
 
 The settings come from the C# side, so the two cannot drift apart: `resnet experiment degradation [flags] --show-settings`
-prints them as JSON (DegradationOptions: Depths, TrainingImages, Epochs, BatchSize, LearningRate, Augmentation, Seed).
+prints them as JSON (DegradationOptions: Depths, TrainingImages, Epochs, BatchSize, LearningRate, Warmup, Augmentation, Seed).
 
 Usage: /usr/bin/python3 bench/degradation/pytorch_peer.py --settings "$(resnet experiment degradation --seed 2 --show-settings)" \
            --threads 2 --output DIR [--nets plain20,resnet56]
@@ -71,6 +72,14 @@ def augment(x, rng, pad):
     return out
 
 
+def warmup_factor(warmup, iteration):
+    """The C# LinearWarmup's factor at an iteration: StartFactor rising linearly to 1 over Iterations iterations."""
+    if warmup is None or iteration >= warmup["Iterations"]:
+        return 1.0
+    start = warmup["StartFactor"]
+    return start + (1 - start) * iteration / max(1, warmup["Iterations"])
+
+
 def train_one(name, depth, residual, x, y, args, mean, std, out):
     torch.manual_seed(args.seed)
     model = CifarNet((depth - 2) // 6, residual, 10, in_channels=1)
@@ -78,7 +87,7 @@ def train_one(name, depth, residual, x, y, args, mean, std, out):
     sgd = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=1e-4)
     per_epoch = len(x) // args.batch_size
     total = per_epoch * args.epochs
-    drops = (int(np.ceil(0.5 * total)), int(np.ceil(0.75 * total)))
+    drops = (round(0.5 * total), round(0.75 * total))  # Python and .NET both round halves to even
     rng = np.random.default_rng(args.seed)
     shuffle = torch.Generator().manual_seed(args.seed)
     print(f"{name}: {parameters:,} parameters, {args.epochs} epochs on {len(x)} images", flush=True)
@@ -88,7 +97,7 @@ def train_one(name, depth, residual, x, y, args, mean, std, out):
         order = torch.randperm(len(x), generator=shuffle).numpy()
         loss_sum, wrong, seen = 0.0, 0, 0
         for b in range(per_epoch):
-            lr = args.lr * (0.1 ** sum(iteration >= d for d in drops))
+            lr = args.lr * (0.1 ** sum(iteration >= d for d in drops)) * warmup_factor(args.warmup, iteration)
             for group in sgd.param_groups:
                 group["lr"] = lr
             idx = order[b * args.batch_size:(b + 1) * args.batch_size]
@@ -124,6 +133,9 @@ def main():
         raise SystemExit(f"this peer implements the paper's pad, crop and flip augmentation only, not {augmentation}")
     args.depths, args.subset, args.epochs = settings["Depths"], settings["TrainingImages"], settings["Epochs"]
     args.batch_size, args.lr, args.seed, args.padding = settings["BatchSize"], settings["LearningRate"], settings["Seed"], augmentation["Padding"]
+    args.warmup = settings["Warmup"]
+    if args.warmup is not None and args.warmup.get("$type") != "linear":
+        raise SystemExit(f"this peer implements the linear warm-up only, not {args.warmup}")
     torch.set_num_threads(args.threads)
     images = read_idx(os.path.join(args.data, "train-images-idx3-ubyte.gz"))
     labels = read_idx(os.path.join(args.data, "train-labels-idx1-ubyte.gz")).astype(np.int64)
@@ -132,7 +144,7 @@ def main():
     mean = torch.from_numpy(x.mean(0))
     std = float(x.std())
     print(f"torch {torch.__version__}, {args.threads} threads; {len(x)} images; batch {args.batch_size}, lr {args.lr} "
-          f"(/10 at 50% and 75%), momentum 0.9, weight decay 1e-4; seed {args.seed}", flush=True)
+          f"(/10 at 50% and 75%), warm-up {args.warmup}, momentum 0.9, weight decay 1e-4; seed {args.seed}", flush=True)
     os.makedirs(args.output, exist_ok=True)
     wanted = set(filter(None, args.nets.split(",")))
     finals = []

@@ -31,6 +31,11 @@ internal static class ExperimentCommand
         var subset = new Option<int>("--subset") { Description = "Training images, the same number from each class; 0 uses the whole training set.", DefaultValueFactory = _ => defaults.TrainingImages };
         var batch = new Option<int>("--batch-size") { Description = "Images per mini-batch (paper: 128).", DefaultValueFactory = _ => defaults.BatchSize };
         var lr = new Option<double>("--lr") { Description = "Base learning rate (paper: 0.1).", DefaultValueFactory = _ => defaults.LearningRate };
+        var warmup = new Option<int>("--warmup")
+        {
+            Description = "Linear warm-up of every net over this many iterations, from a tenth of --lr; 0: none.",
+            DefaultValueFactory = _ => defaults.Warmup is LinearWarmup w ? checked((int)w.Iterations) : 0,
+        };
         var augment = new Option<string>("--augment") { Description = "none or cifar (pad 4, crop, flip: the paper's).", DefaultValueFactory = _ => "cifar" };
         var seed = new Option<int>("--seed") { Description = "Seed of the weights, the shuffle and the augmentation (the same for every net).", DefaultValueFactory = _ => defaults.Seed };
         var threads = new Option<int?>("--threads") { Description = "CPU threads for TorchSharp (default: all cores)." };
@@ -40,7 +45,7 @@ internal static class ExperimentCommand
         var cmd = new Command("degradation",
             "Train plain and residual nets of the same depths with the same recipe and compare their training error (the paper's Fig. 6). " +
             "Writes degradation.csv (one row per net and epoch) and degradation.svg to --output.")
-        { data, depths, epochs, subset, batch, lr, augment, seed, threads, device, showSettings, outDir };
+        { data, depths, epochs, subset, batch, lr, warmup, augment, seed, threads, device, showSettings, outDir };
         cmd.SetAction((parse, ct) => Task.FromResult(UserErrors.Run(parse, () =>
         {
             var error = parse.InvocationConfiguration.Error;
@@ -51,12 +56,13 @@ internal static class ExperimentCommand
                 TrainingImages = parse.GetValue(subset),
                 BatchSize = parse.GetValue(batch),
                 LearningRate = parse.GetValue(lr),
+                Warmup = new LinearWarmup(parse.GetValue(warmup)),
                 Augmentation = Augmentation.Parse(parse.GetValue(augment)!),
                 Seed = parse.GetValue(seed),
                 Threads = parse.GetValue(threads),
                 Device = parse.GetValue(device)!,
             };
-            options.Recipe(); // every setting is checked before the data is read
+            var recipe = options.Recipe(); // every setting is checked before the data is read
             if (parse.GetValue(showSettings))
             {
                 output.WriteLine(System.Text.Json.JsonSerializer.Serialize(options));
@@ -69,7 +75,7 @@ internal static class ExperimentCommand
 
             output.WriteLine($"data: {opened.Description}");
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"experiment: plain and residual nets of depths {string.Join(", ", options.Depths)}; {options.Epochs} epochs each on {train.Count} images; batch {options.BatchSize}, lr {options.LearningRate} (/10 at 50% and 75%), momentum 0.9, weight decay 1e-4"));
+                $"experiment: plain and residual nets of depths {string.Join(", ", options.Depths)}; {options.Epochs} epochs each on {train.Count} images; batch {recipe.BatchSize}, lr {recipe.LearningRate} (/10 at 50% and 75%){(recipe.Warmup is LinearWarmup { Iterations: > 0 } w ? $" after a linear warm-up over {w.Iterations} iterations" : "")}, momentum {recipe.Momentum}, weight decay {recipe.WeightDecay}"));
             var printer = new ProgressPrinter(output, ProgressPrinter.IsTerminal(output));
             var result = DegradationExperiment.Run(train, options, printer, ct);
             printer.EndLine();
