@@ -7,7 +7,8 @@ follows the C# experiment rule for rule:
   data          Debian's dataset-fashion-mnist training split; the first <subset>/10 images of each class, in file order
                 (DatasetSplit.Balanced);
   normalization the subset's mean image, then each channel's standard deviation over all its pixels (per-pixel kind);
-  augmentation  pad 4 with zeros on the 0..1 image, random 28x28 crop, horizontal flip with probability 1/2;
+  augmentation  none (the default), or the paper's: pad 4 with zeros on the 0..1 image, random 28x28 crop,
+                horizontal flip with probability 1/2;
   optimizer     torch.optim.SGD on every parameter: momentum 0.9, weight decay 1e-4, lr 0.1 divided by 10 when
                 50% and 75% of the iterations are done, times the linear warm-up's factor (from StartFactor to 1 over
                 its first Iterations iterations); batches of <batch>, the last partial batch dropped;
@@ -101,7 +102,7 @@ def train_one(name, depth, residual, x, y, args, mean, std, out):
             for group in sgd.param_groups:
                 group["lr"] = lr
             idx = order[b * args.batch_size:(b + 1) * args.batch_size]
-            batch = (torch.from_numpy(augment(x[idx], rng, args.padding)) - mean) / std
+            batch = (torch.from_numpy(augment(x[idx], rng, args.padding) if args.padding is not None else x[idx]) - mean) / std
             target = torch.from_numpy(y[idx])
             logits = model(batch)
             loss = F.cross_entropy(logits, target)
@@ -129,10 +130,12 @@ def main():
     args = ap.parse_args()
     settings = json.loads(args.settings)
     augmentation = settings["Augmentation"]
-    if augmentation.get("$type") != "cifar" or not augmentation.get("Flip"):
-        raise SystemExit(f"this peer implements the paper's pad, crop and flip augmentation only, not {augmentation}")
+    if augmentation.get("$type") == "none":
+        augmentation = None
+    elif augmentation.get("$type") != "cifar" or not augmentation.get("Flip"):
+        raise SystemExit(f"this peer implements no augmentation or the paper's pad, crop and flip, not {augmentation}")
     args.depths, args.subset, args.epochs = settings["Depths"], settings["TrainingImages"], settings["Epochs"]
-    args.batch_size, args.lr, args.seed, args.padding = settings["BatchSize"], settings["LearningRate"], settings["Seed"], augmentation["Padding"]
+    args.batch_size, args.lr, args.seed, args.padding = settings["BatchSize"], settings["LearningRate"], settings["Seed"], augmentation and augmentation["Padding"]
     args.warmup = settings["Warmup"]
     if args.warmup is not None and args.warmup.get("$type") != "linear":
         raise SystemExit(f"this peer implements the linear warm-up only, not {args.warmup}")

@@ -2,8 +2,8 @@
 
 The notebooks are the deliverable; this script keeps their shared first cells identical. Run it after editing a
 cell here, then execute the notebooks with run-notebooks.sh (which can write the outputs back with --write-outputs).
-Degradation.ipynb also carries a "Recorded result" markdown cell written by hand from its full run's outputs;
-regenerating drops it, so rewrite it from the new outputs.
+Regenerating empties every notebook's outputs: restore the ones whose cells did not change (git checkout) and
+re-run the others.
 """
 import json
 import os

@@ -36,7 +36,7 @@ internal static class ExperimentCommand
             Description = "Linear warm-up of every net over this many iterations, from a tenth of --lr; 0: none.",
             DefaultValueFactory = _ => defaults.Warmup is LinearWarmup w ? checked((int)w.Iterations) : 0,
         };
-        var augment = new Option<string>("--augment") { Description = "none or cifar (pad 4, crop, flip: the paper's).", DefaultValueFactory = _ => "cifar" };
+        var augment = new Option<string>("--augment") { Description = "none or cifar (pad 4, crop, flip: the paper's).", DefaultValueFactory = _ => Augmentation.NameOf(defaults.Augmentation) ?? "cifar" };
         var seed = new Option<int>("--seed") { Description = "Seed of the weights, the shuffle and the augmentation (the same for every net).", DefaultValueFactory = _ => defaults.Seed };
         var threads = new Option<int?>("--threads") { Description = "CPU threads for TorchSharp (default: all cores)." };
         var device = new Option<string>("--device") { Description = "cpu, cuda, cuda:N or auto.", DefaultValueFactory = _ => "cpu" };

@@ -21,6 +21,10 @@ public abstract record Augmentation
     /// <summary>torchvision's fine-tuning augmentation: <c>RandomResizedCrop</c> (scale 0.08-1, ratio 3/4-4/3) and a horizontal flip.</summary>
     public static Augmentation RandomResizedCrop { get; } = new RandomResizedCropAugmentation();
 
+    /// <summary>The name <see cref="Parse"/> reads back as <paramref name="augmentation"/>; null for a setting no name stands for (e.g. another padding).</summary>
+    public static string? NameOf(Augmentation augmentation) =>
+        new[] { "none", "cifar", "imagenet", "random-resized-crop" }.FirstOrDefault(name => Parse(name) == augmentation);
+
     /// <summary>Parses <c>none</c>, <c>cifar</c>, <c>imagenet</c> or <c>random-resized-crop</c>.</summary>
     /// <exception cref="ArgumentException">Another name.</exception>
     public static Augmentation Parse(string name) => name.Trim().ToLowerInvariant() switch
