@@ -374,10 +374,10 @@ He et al. (2015), section 4.1 and Fig. 1/Fig. 6: adding layers to a plain networ
 **training** error worse, not better; the same networks with identity shortcuts train better as they get deeper.
 Here the paper's CIFAR networks (3x3 stem, three stages of 16/32/64 filters, depth 6n+2, option-A shortcuts) are
 trained plain and residual at depths 20 and 56 with one recipe (SGD, momentum 0.9, weight decay 1e-4, lr 0.1 divided
-by 10 at 50% and 75% of training, pad-4 crop and flip, batch 128) on a balanced subset of Fashion-MNIST's training set
-(`/usr/share/datasets/fashion-mnist`, Debian package `dataset-fashion-mnist`): 6,400 images, 24 epochs, 1,200
-iterations per net. That is `DegradationOptions`' default setting, and `resnet experiment degradation`'s:
-the same experiment runs from the command line with no options.
+by 10 at 50% and 75% of training, a short linear warm-up) on a balanced subset of Fashion-MNIST's training set
+(`/usr/share/datasets/fashion-mnist`, Debian package `dataset-fashion-mnist`). The setting is `DegradationOptions`'
+default, which is also `resnet experiment degradation`'s: the same experiment runs from the command line with no
+options. The next cells print it; `bench/degradation/README.md` says how it was chosen.
 
 What the paper predicts: plain-56 ends with a higher training error than plain-20 (degradation), ResNet-56 with a
 lower one than ResNet-20 (shortcuts let depth help). The first half of this notebook runs the experiment; the second

@@ -57,6 +57,18 @@ public class ExperimentCommandTests
     {
         var (code, _, err) = Run("experiment", "degradation", "--subset", "-1", "--data", "/nonexistent", "--output", Path.GetTempPath());
         Assert.Equal(2, code);
-        Assert.Contains("--subset = -1 is not valid: give a number of training images, or 0 for all of them", err);
+        Assert.Contains("--subset -1 is not valid: give a number of training images, or 0 for all of them", err);
+    }
+
+    [Fact]
+    public void Degradation_ShowSettings_PrintsTheLibrarysDefaults_WithTheFlagsGiven_AndTrainsNothing()
+    {
+        string outDir = Path.Combine(Path.GetTempPath(), "resnet-cli-tests", Guid.NewGuid().ToString("N"));
+        var (code, output, err) = Run("experiment", "degradation", "--seed", "2", "--warmup", "0", "--show-settings", "--output", outDir);
+        Assert.True(code == 0, err + output);
+        // The CLI's defaults are DegradationOptions' own: with the two flags given, the JSON is the library's default settings with those two changed.
+        var expected = new ResNet.Trainer.Training.DegradationOptions { Seed = 2, Warmup = new ResNet.Trainer.Training.LinearWarmup(0) };
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(expected), output.Trim());
+        Assert.False(Directory.Exists(outDir));
     }
 }
