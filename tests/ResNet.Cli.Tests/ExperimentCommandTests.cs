@@ -45,6 +45,7 @@ public class ExperimentCommandTests
     [InlineData("--depths", "21", "6n+2")]
     [InlineData("--depths", "20,x", "not a whole number")]
     [InlineData("--epochs", "0", "--epochs 0")]
+    [InlineData("--warmup", "-1", "--warmup -1 is not valid: give a warm-up of 0 or more iterations")]
     public void Degradation_BadSettings_SayWhatToGive(string option, string value, string expected)
     {
         var (code, _, err) = Run("experiment", "degradation", option, value, "--subset", "20", "--output", Path.GetTempPath());
