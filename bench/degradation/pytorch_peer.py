@@ -95,6 +95,7 @@ def train_one(name, depth, residual, x, y, args, mean, std, out):
     start, iteration = time.perf_counter(), 0
     model.train()
     for epoch in range(1, args.epochs + 1):
+        epoch_start = time.perf_counter()
         order = torch.randperm(len(x), generator=shuffle).numpy()
         loss_sum, wrong, seen = 0.0, 0, 0
         for b in range(per_epoch):
@@ -113,8 +114,9 @@ def train_one(name, depth, residual, x, y, args, mean, std, out):
             loss_sum += loss.item() * len(idx)
             wrong += (logits.argmax(1) != target).sum().item()
             seen += len(idx)
-        seconds = time.perf_counter() - start
-        print(f"  epoch {epoch:3}/{args.epochs}  loss {loss_sum / seen:.4f}  train err {100 * wrong / seen:5.1f} %  lr {lr:g}  {seconds:.0f} s", flush=True)
+        seconds = time.perf_counter() - epoch_start  # the epoch's own wall time, as the C# CSV has it
+        print(f"  epoch {epoch:3}/{args.epochs}  loss {loss_sum / seen:.4f}  train err {100 * wrong / seen:5.1f} %  lr {lr:g}  "
+              f"{time.perf_counter() - start:.0f} s", flush=True)
         out.write(f"{name},{depth},{'true' if residual else 'false'},{parameters},{epoch},{iteration},{loss_sum / seen:.6g},{wrong / seen:.6g},{lr:.6g},{seconds:.2f}\n")
         out.flush()
     return wrong / seen, time.perf_counter() - start

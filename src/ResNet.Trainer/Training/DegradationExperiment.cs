@@ -149,7 +149,7 @@ public sealed record DegradationResult(IReadOnlyList<DegradationRun> Runs, int T
 
     /// <summary>
     /// Reads what <see cref="ToCsv"/> wrote (or the PyTorch peer's file, which has the same columns) back into runs, in the
-    /// order of the rows.
+    /// order of the rows; a run's wall time is the sum of its epochs' seconds.
     /// </summary>
     /// <param name="csv">The file's text: <see cref="CsvHeader"/>, then one row per net and epoch.</param>
     /// <param name="trainingImages">Images in the training subset the runs used (the CSV does not record it).</param>
@@ -179,7 +179,7 @@ public sealed record DegradationResult(IReadOnlyList<DegradationRun> Runs, int T
             }
         }
         return new DegradationResult(
-            runs.Select(r => new DegradationRun(r.Name, r.Depth, r.Residual, r.Parameters, r.History, TimeSpan.FromSeconds(r.History[^1].Seconds))).ToList(),
+            runs.Select(r => new DegradationRun(r.Name, r.Depth, r.Residual, r.Parameters, r.History, TimeSpan.FromSeconds(r.History.Sum(h => h.Seconds)))).ToList(),
             trainingImages);
     }
 

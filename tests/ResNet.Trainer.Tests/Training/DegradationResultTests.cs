@@ -19,8 +19,8 @@ public class DegradationResultTests
         Assert.Equal(original.Runs.Select(r => (r.Name, r.Depth, r.Residual, r.Parameters)), read.Runs.Select(r => (r.Name, r.Depth, r.Residual, r.Parameters)));
         Assert.Equal(original.Runs.SelectMany(r => r.History), read.Runs.SelectMany(r => r.History));
         Assert.Equal(original.ToCsv(), read.ToCsv());
-        // The last row's seconds stand for the run's wall time.
-        Assert.All(read.Runs, r => Assert.Equal(20.0, r.Elapsed.TotalSeconds));
+        // A run's wall time is the sum of its epochs' (10 s and 20 s).
+        Assert.All(read.Runs, r => Assert.Equal(30.0, r.Elapsed.TotalSeconds));
         Assert.Equal((true, true), read.Verdict());
     }
 
