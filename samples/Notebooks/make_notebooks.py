@@ -429,20 +429,25 @@ if (result.Verdict() is var (plainDegrades, residualImproves))
     md('''
 ## Recorded runs: two seeds, C# and PyTorch
 
-`bench/degradation/run.sh` ran the default setting for seeds 1 and 2 with `resnet experiment degradation` and with
-the PyTorch 1.13 peer (`bench/degradation/pytorch_peer.py`: the same nets, data, recipe and budget), one run at a
-time on this machine's 2 cores; its CSV files and logs are in `bench/degradation/results`. This cell reads them back
-and draws each run as above.
+`bench/degradation/run.sh` ran the default setting with `resnet experiment degradation` and with the PyTorch 1.13
+peer (`bench/degradation/pytorch_peer.py`: the same nets, data, recipe and budget; its own random draws). The CSV
+files and logs are in `bench/degradation/results`, and its README says which seeds ran where and how long they took.
+This cell reads every recorded run back and draws it as above.
 '''),
     code('''
 var recorded = FindUp(Path.Combine("bench", "degradation", "results"));
-foreach (var (file, title) in new[] { ("csharp-seed1.csv", "C#, seed 1"), ("csharp-seed2.csv", "C#, seed 2"), ("pytorch-seed1.csv", "PyTorch 1.13, seed 1"), ("pytorch-seed2.csv", "PyTorch 1.13, seed 2") })
+// csharp-seed1.csv, csharp-seed2.csv, pytorch-seed1.csv, ...: every recorded run, C# first.
+var files = Directory.GetFiles(recorded, "*-seed*.csv").Order(StringComparer.Ordinal).ToArray();
+if (files.Length == 0) throw new FileNotFoundException($"No recorded runs (*-seed*.csv) in {recorded}; bench/degradation/run.sh writes them.");
+foreach (var file in files)
 {
-    var run = DegradationResult.FromCsv(File.ReadAllText(Path.Combine(recorded, file)), new DegradationOptions().TrainingImages);
+    string[] parts = Path.GetFileNameWithoutExtension(file).Split("-seed");
+    string title = $"{(parts[0] == "csharp" ? "C#" : "PyTorch 1.13")}, seed {parts[1]}";
+    var run = DegradationResult.FromCsv(File.ReadAllText(file), new DegradationOptions().TrainingImages);
     display(HTML(run.ToSvg(title)));
     var (plain, residual) = run.Verdict()!.Value;
     Console.WriteLine($"{title}: " + string.Join(", ", run.Runs.Select(r => $"{r.Name} {r.FinalTrainError:P2}")) +
-        $"; plain degrades: {plain}, residual improves: {residual}; {run.Runs.Sum(r => r.Elapsed.TotalMinutes):F1} min");
+        $"; plain degrades: {plain}, residual improves: {residual}; {run.Runs.Sum(r => r.Elapsed.TotalMinutes):F1} min of training");
 }
 '''),
     FOOTER,
