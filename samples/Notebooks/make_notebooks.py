@@ -396,7 +396,7 @@ var options = ci ? new DegradationOptions { TrainingImages = 100, Epochs = 2, Ba
 var fashion = Idx.LoadSplit("/usr/share/datasets/fashion-mnist", train: true);
 var subset = options.SelectTrainingImages(fashion);
 var recipe = options.Recipe();
-Console.WriteLine($"{subset.Count} of {fashion.Count} training images, {subset.Width}x{subset.Height} gray; depths {string.Join(", ", options.Depths)}; seed {options.Seed}");
+Console.WriteLine($"{subset.Count} of {fashion.Count} training images, {fashion.Width}x{fashion.Height} gray; depths {string.Join(", ", options.Depths)}; seed {options.Seed}");
 Console.WriteLine($"recipe: {options.Epochs} epochs, batch {recipe.BatchSize}, lr {recipe.LearningRate} (/10 at 50% and 75%), momentum {recipe.Momentum}, weight decay {recipe.WeightDecay}, augmentation {recipe.Augmentation}");
 '''),
     md('''
