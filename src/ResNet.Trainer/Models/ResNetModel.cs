@@ -1,3 +1,4 @@
+using ResNet.Trainer.Native;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -99,7 +100,8 @@ public sealed class ResNetModel : Module<Tensor, Tensor>
                 case Conv2d conv:
                     var w = conv.weight!;
                     long fanOut = w.shape[0] * w.shape[2] * w.shape[3];
-                    using (var draw = randn(w.shape, generator: generator)) w.copy_(draw.mul_(Math.Sqrt(2.0 / fanOut)));
+                    using (var draw = randn(w.shape, generator: generator))
+                    using (var std = Math.Sqrt(2.0 / fanOut).ToScalar()) w.copy_(draw.mul_(std));
                     break;
                 case BatchNorm2d bn:
                     init.ones_(bn.weight);
@@ -112,8 +114,9 @@ public sealed class ResNetModel : Module<Tensor, Tensor>
                 init.zeros_(block.LastBatchNorm.weight);
         // PyTorch's default Linear initialisation: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias.
         double bound = 1.0 / Math.Sqrt(fc.in_features);
+        using Scalar width = (2 * bound).ToScalar(), low = bound.ToScalar();
         foreach (var p in new[] { fc.weight!, fc.bias! })
-            using (var draw = rand(p.shape, generator: generator)) p.copy_(draw.mul_(2 * bound).sub_(bound));
+            using (var draw = rand(p.shape, generator: generator)) p.copy_(draw.mul_(width).sub_(low));
     }
 
     /// <summary>Logits, shape [N, NumClasses], for input [N, InputChannels, H, W].</summary>
@@ -139,7 +142,7 @@ public sealed class ResNetModel : Module<Tensor, Tensor>
     {
         CheckInput(input);
         using var scope = NewDisposeScope();
-        var x = bn1.forward(Convolve(conv1, Spec.Padding, _stem, input, _compute)).relu_(); // in place, as torchvision: BN's backward needs its input, not its output
+        var x = HeldScalars.Normalize(bn1, Convolve(conv1, Spec.Padding, _stem, input, _compute)).relu_(); // in place, as torchvision: BN's backward needs its input, not its output
         if (maxpool is not null)
             x = maxpool.forward(PadFor(Spec.Padding, x, 3, 2, double.NegativeInfinity));
         foreach (var layer in layers) x = layer.forward(x);
@@ -233,19 +236,19 @@ public sealed class ResidualBlock : Module<Tensor, Tensor>
     {
         var c = Plan.Convs;
         var t = ComputeType;
-        var y = bn1.forward(ResNetModel.Convolve(conv1, _padding, c[0], x, t)).relu_();
-        y = bn2.forward(ResNetModel.Convolve(conv2, _padding, c[1], y, t));
+        var y = HeldScalars.Normalize(bn1, ResNetModel.Convolve(conv1, _padding, c[0], x, t)).relu_();
+        y = HeldScalars.Normalize(bn2, ResNetModel.Convolve(conv2, _padding, c[1], y, t));
         if (conv3 is not null && bn3 is not null)
-            y = bn3.forward(ResNetModel.Convolve(conv3, _padding, c[2], y.relu_(), t));
+            y = HeldScalars.Normalize(bn3, ResNetModel.Convolve(conv3, _padding, c[2], y.relu_(), t));
         if (y.dtype != x.dtype) x = x.to(y.dtype);
         switch (Plan.Shortcut)
         {
-            case ShortcutKind.Identity: y = y.add_(x); break;
+            case ShortcutKind.Identity: y = y.add_(x, HeldScalars.One); break;
             case ShortcutKind.Projection when t is not null:
-                y = y.add_(((BatchNorm2d)downsample![1]).forward(ResNetModel.Convolve((Conv2d)downsample[0], _padding, Plan.Downsample!, x, t)));
+                y = y.add_(HeldScalars.Normalize((BatchNorm2d)downsample![1], ResNetModel.Convolve((Conv2d)downsample[0], _padding, Plan.Downsample!, x, t)), HeldScalars.One);
                 break;
-            case ShortcutKind.Projection: y = y.add_(downsample!.forward(x)); break;
-            case ShortcutKind.ZeroPad: y = y.add_(ZeroPadShortcut(x)); break;
+            case ShortcutKind.Projection: y = y.add_(HeldScalars.Normalize((BatchNorm2d)downsample![1], ((Conv2d)downsample[0]).forward(x)), HeldScalars.One); break;
+            case ShortcutKind.ZeroPad: y = y.add_(ZeroPadShortcut(x), HeldScalars.One); break;
         }
         // In place (as torchvision's ReLU(inplace=True)): the BN outputs and the sum are not needed by backward,
         // so no second activation-sized tensor per ReLU stays alive until the forward's dispose scope ends.

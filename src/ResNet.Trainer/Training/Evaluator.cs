@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using ResNet.Trainer.Data;
+using ResNet.Trainer.Native;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -186,7 +187,8 @@ public static class Evaluator
         if (normalization is not null)
             for (int i = 0; i < 2 * n; i++) normalization.Apply(views.AsSpan(i * len, len), batch.Height, w);
         var logits = model.forward(tensor(views, [2L * n, batch.Channels, batch.Height, w]).to(device));
-        return (logits.narrow(0, 0, n) + logits.narrow(0, n, n)) / 2;
+        using var two = 2.ToScalar(); // held through the call (HeldScalars)
+        return logits.narrow(0, 0, n).add(logits.narrow(0, n, n), HeldScalars.One).div_(two);
     }
 
     private static Tensor TenCrop(Models.ResNetModel model, RawImage image, ImagePipeline p, Device device)
@@ -219,9 +221,10 @@ public static class Evaluator
             p.Normalization?.ForSize(sh, sw).Apply(scaled, sh, sw);
             var x = tensor(scaled, [1, p.Channels, sh, sw]).to(device);
             var prob = nn.functional.softmax(model.forward(x), 1)[0];
-            sum = sum is null ? prob : sum + prob;
+            sum = sum is null ? prob : sum.add(prob, HeldScalars.One);
         }
-        return sum! / scales.Length;
+        using var count = scales.Length.ToScalar(); // held through the call (HeldScalars)
+        return sum!.div(count);
     }
 
     private sealed class Tally(int classes, int outputs)

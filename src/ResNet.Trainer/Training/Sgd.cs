@@ -1,3 +1,5 @@
+using ResNet.Trainer.Native;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace ResNet.Trainer.Training;
@@ -51,21 +53,23 @@ internal sealed class Sgd : IDisposable
     {
         using var _ = no_grad();
         using var scope = NewDisposeScope(); // the gradients' handles
+        using Scalar weightDecay = _weightDecay.ToScalar(), mu = _mu.ToScalar(); // held through the calls (HeldScalars)
         _lastRates = _rateFactors.Select(f => lr * f).ToArray();
         for (int i = 0; i < _parameters.Length; i++)
         {
             var p = _parameters[i];
             var g = p.grad;
             if (g is null) continue;
-            if (_weightDecay != 0) g.add_(p, alpha: _weightDecay);
+            if (_weightDecay != 0) g.add_(p, weightDecay);
             var d = g;
             if (_mu != 0)
             {
                 if (_momentum[i] is not Tensor v) { v = _momentum[i] = g.clone().DetachFromDisposeScope(); }
-                else v.mul_(_mu).add_(g);
-                d = _nesterov ? g.add_(v, alpha: _mu) : v;
+                else v.mul_(mu).add_(g, HeldScalars.One);
+                d = _nesterov ? g.add_(v, mu) : v;
             }
-            p.add_(d, alpha: -_lastRates[i]);
+            using var step = (-_lastRates[i]).ToScalar();
+            p.add_(d, step);
         }
     }
 

@@ -1,4 +1,5 @@
 using ResNet.Trainer.Models;
+using ResNet.Trainer.Native;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -52,9 +53,10 @@ internal sealed class WeightAverage : IDisposable
     {
         double d = DecayAt(Decay, updates);
         using var _ = no_grad();
+        using Scalar keep = d.ToScalar(), take = (1 - d).ToScalar(); // held through the calls (HeldScalars)
         foreach (var (live, average, floating) in _pairs)
         {
-            if (floating) average.mul_(d).add_(live, alpha: 1 - d);
+            if (floating) average.mul_(keep).add_(live, take);
             else average.copy_(live);
         }
     }

@@ -5,13 +5,19 @@ using ResNet.Trainer.Data;
 namespace ResNet.Cli.Tests.BadInput;
 
 /// <summary>
-/// A real <c>resnet train</c> process gets SIGINT or SIGTERM in the middle of epoch 2: it must exit 130/143 after
-/// writing the checkpoint and the weights of that moment, and <c>--resume</c> must end with the per-epoch losses of
-/// an uninterrupted run of the same seed.
+/// A real <c>resnet train</c> process, on a terminal as a user's is, gets SIGINT or SIGTERM in the middle of epoch 2: it must
+/// exit 130/143 after writing the checkpoint and the weights of that moment, and <c>--resume</c> must end with the
+/// per-epoch losses of an uninterrupted run of the same seed.
 /// </summary>
+/// <remarks>
+/// The signal is sent when the terminal's progress bar shows iteration 110 (of 100 per epoch), not after a sleep: an epoch
+/// of this run takes under a second, and on a busy machine its length varied 2x from one epoch to the next, which put
+/// timed signals into the wrong epoch or onto its boundary.
+/// </remarks>
 public sealed class SignalTests
 {
     private const int PerEpoch = 100; // 400 images, batch 4
+    private const int SignalAt = PerEpoch + 10; // the first progress report of epoch 2 (the bar is redrawn every 10 iterations)
     // Equal to the last digit in practice (same seed, same thread count, the checkpoint holds the epoch's running sums).
     private const double LossTolerance = 1e-9;
 
@@ -48,18 +54,18 @@ public sealed class SignalTests
     public void SignalMidEpoch_SavesCheckpointAndModel_ExitsWithTheSignalsCode_AndResumeEndsLikeAnUninterruptedRun(string signal, int expected)
     {
         string output = Path.Combine(Data.Value, signal);
-        var (code, stdout, stderr) = RunAndSignal(TrainArgs(output), signal);
-        Assert.True(code == expected, $"exit {code}\n{stdout}\n{stderr}");
+        var (code, terminal) = RunAndSignal(TrainArgs(output), signal);
+        Assert.True(code == expected, $"exit {code}\n{terminal}");
 
         string checkpoint = Path.Combine(output, "checkpoints", "last.ckpt");
-        Assert.True(File.Exists(checkpoint), stdout);
+        Assert.True(File.Exists(checkpoint), terminal);
         foreach (var file in new[] { "model.dat", "model.json", "model.onnx", "metrics.json" })
             Assert.True(File.Exists(Path.Combine(output, file)), file);
         using var card = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "model.json")));
         long at = card.RootElement.GetProperty("InterruptedAtIteration").GetInt64();
-        Assert.InRange(at, PerEpoch + 1, 2 * PerEpoch - 1); // inside epoch 2, not at its boundary
-        Assert.Contains($"Interrupted at iteration {at}", stdout);
-        Assert.Contains($"--resume {Path.GetFullPath(checkpoint)}", stdout);
+        Assert.True(at >= SignalAt && at < 2 * PerEpoch, $"interrupted at iteration {at}, not inside epoch 2 after the signal\n{terminal}");
+        Assert.Contains($"Interrupted at iteration {at}", terminal);
+        Assert.Contains($"--resume {Path.GetFullPath(checkpoint)}", terminal);
 
         var (resumed, resumedOut, resumedErr) = Cli.Run([.. TrainArgs(output), "--resume", checkpoint]);
         Assert.True(resumed == 0, resumedErr);
@@ -73,57 +79,77 @@ public sealed class SignalTests
     public void SecondSigint_ExitsAtOnce_WithoutWaitingOrCrashing()
     {
         string output = Path.Combine(Data.Value, "twice");
-        var (code, _, stderr) = RunAndSignal(TrainArgs(output), "SIGINT", twice: true);
-        Assert.True(code == 130, $"exit {code}\n{stderr}"); // not 139: libtorch's destructors must not run under its threads
-        Assert.Contains("SIGINT again: exiting now", stderr);
+        var (code, terminal) = RunAndSignal(TrainArgs(output), "SIGINT", twice: true);
+        Assert.True(code == 130, $"exit {code}\n{terminal}"); // not 139: libtorch's destructors must not run under its threads
+        Assert.Contains("SIGINT again: exiting now", terminal);
     }
 
-    /// <summary>Starts <c>dotnet resnet.dll</c>, waits for the end of epoch 1 on its output, sends the signal and waits for the exit.</summary>
-    private static (int Code, string Out, string Err) RunAndSignal(string[] args, string signal, bool twice = false)
+    // Runs the command on a new pseudo-terminal (stdout and stderr both), prints the child's pid as the first line, copies the
+    // terminal to stdout, and exits with the child's code. SIGINT is reset to the default first: a job started in the
+    // background by a shell inherits it as ignored, and exec would keep it so.
+    private const string OnATerminal = """
+        import os, pty, signal, sys
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execvp(sys.argv[1], sys.argv[1:])
+        print(pid, flush=True)
+        while True:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            os.write(1, data)
+        sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+        """;
+
+    /// <summary>Starts <c>dotnet resnet.dll</c> on a terminal, sends the signal when its progress bar reaches <see cref="SignalAt"/>, and waits for the exit.</summary>
+    private static (int Code, string Terminal) RunAndSignal(string[] args, string signal, bool twice = false)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "resnet.dll");
-        // A job started in the background by a shell inherits SIGINT as ignored, and exec keeps it so: python resets it
-        // to the default before exec'ing dotnet, as an interactive terminal would have it.
-        var start = new ProcessStartInfo("/usr/bin/python3")
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
-        foreach (var a in (string[])["-c", "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp('dotnet', sys.argv[1:])", "dotnet", dll, .. args])
+        var start = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in (string[])["-c", OnATerminal, "dotnet", dll, .. args])
             start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;
-        var stdout = new System.Text.StringBuilder();
-        var stderr = new System.Text.StringBuilder();
-        var epochOne = new ManualResetEventSlim();
-        double imagesPerSecond = 0;
+        var terminal = new System.Text.StringBuilder();
+        int pid = 0;
+        var reached = new ManualResetEventSlim();
+        var progress = new System.Text.RegularExpressions.Regex(@" it (\d+)/\d+ ");
         process.OutputDataReceived += (_, e) =>
         {
             if (e.Data is null) return;
-            lock (stdout) stdout.AppendLine(e.Data);
-            if (!e.Data.StartsWith("epoch   1/", StringComparison.Ordinal)) return;
-            var words = e.Data.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            imagesPerSecond = double.Parse(words[Array.IndexOf(words, "img/s") - 1], System.Globalization.CultureInfo.InvariantCulture);
-            epochOne.Set();
+            lock (terminal)
+            {
+                if (pid == 0) { pid = int.Parse(e.Data, System.Globalization.CultureInfo.InvariantCulture); return; }
+                terminal.AppendLine(e.Data); // the bar's carriage returns end lines here too
+            }
+            if (progress.Match(e.Data) is { Success: true } m && int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= SignalAt)
+                reached.Set();
         };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (stderr) stderr.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (terminal) terminal.AppendLine(e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        while (!epochOne.Wait(100))
-            Assert.False(process.HasExited, $"resnet exited before the end of epoch 1:\n{stdout}\n{stderr}");
-        // Into the middle of epoch 2: a third of an epoch at epoch 1's speed (past the end-of-epoch checkpoint write).
-        Thread.Sleep(TimeSpan.FromSeconds(PerEpoch * 4 / imagesPerSecond / 3));
-        Kill(process.Id, signal);
+        while (!reached.Wait(100))
+            Assert.False(process.HasExited, $"resnet exited before iteration {SignalAt}:\n{terminal}");
+        Kill(pid, signal);
         if (twice)
         {
             Thread.Sleep(20); // two deliveries, not one coalesced signal; well before the checkpoint and export are written
-            Kill(process.Id, signal);
+            Kill(pid, signal);
         }
         process.WaitForExit();
-        return (process.ExitCode, stdout.ToString(), stderr.ToString());
+        return (process.ExitCode, terminal.ToString());
     }
 
+    /// <summary>Sends the signal at once (starting a <c>kill</c> process takes a while on a busy machine).</summary>
     private static void Kill(int pid, string signal)
     {
-        using var kill = Process.Start("kill", ["-s", signal["SIG".Length..], pid.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;
-        kill.WaitForExit();
+        int number = signal switch { "SIGINT" => 2, "SIGTERM" => 15, _ => throw new ArgumentOutOfRangeException(nameof(signal), signal, "SIGINT or SIGTERM") };
+        Assert.True(kill(pid, number) == 0, $"kill({pid}, {signal}) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
     }
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int signal);
 }
