@@ -131,8 +131,13 @@ public sealed class SignalTests
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (terminal) terminal.AppendLine(e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
+        string Terminal() { lock (terminal) return terminal.ToString(); }
         while (!reached.Wait(100))
-            Assert.False(process.HasExited, $"resnet exited before iteration {SignalAt}:\n{terminal}");
+        {
+            if (!process.HasExited) continue;
+            process.WaitForExit(); // the rest of the output, for the message
+            Assert.Fail($"resnet exited (code {process.ExitCode}) before iteration {SignalAt}:\n{Terminal()}");
+        }
         Kill(pid, signal);
         if (twice)
         {
@@ -140,7 +145,7 @@ public sealed class SignalTests
             Kill(pid, signal);
         }
         process.WaitForExit();
-        return (process.ExitCode, terminal.ToString());
+        return (process.ExitCode, Terminal());
     }
 
     /// <summary>Sends the signal at once (starting a <c>kill</c> process takes a while on a busy machine).</summary>
