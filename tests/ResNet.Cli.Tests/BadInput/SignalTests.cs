@@ -10,7 +10,7 @@ namespace ResNet.Cli.Tests.BadInput;
 /// per-epoch losses of an uninterrupted run of the same seed.
 /// </summary>
 /// <remarks>
-/// The signal is sent when the terminal's progress bar shows iteration 110 (of 100 per epoch), not after a sleep: an epoch
+/// The terminal's launcher sends the signal the moment the progress bar shows iteration 110 (of 100 per epoch), not after a sleep: an epoch
 /// of this run takes under a second, and on a busy machine its length varied 2x from one epoch to the next, which put
 /// timed signals into the wrong epoch or onto its boundary.
 /// </remarks>
@@ -84,16 +84,21 @@ public sealed class SignalTests
         Assert.Contains("SIGINT again: exiting now", terminal);
     }
 
-    // Runs the command on a new pseudo-terminal (stdout and stderr both), prints the child's pid as the first line, copies the
-    // terminal to stdout, and exits with the child's code. SIGINT is reset to the default first: a job started in the
-    // background by a shell inherits it as ignored, and exec would keep it so.
+    // Runs the command on a new pseudo-terminal (stdout and stderr both) and copies the terminal to stdout. When the progress
+    // bar shows iteration argv[3] or later it sends the signal argv[1], argv[2] times (20 ms apart), at once: the launcher
+    // blocks on the terminal, so nothing between the bar and the signal waits for a scheduler (an earlier version watched
+    // the output from the test's thread pool, which a busy test run starved until the child had finished). Exits with the
+    // child's code; says on stderr when the bar never got there. SIGINT is reset to the default first: a job started in
+    // the background by a shell inherits it as ignored, and exec would keep it so.
     private const string OnATerminal = """
-        import os, pty, signal, sys
+        import os, pty, re, signal, sys, time
+        sig, times, at, command = getattr(signal, sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         pid, fd = pty.fork()
         if pid == 0:
-            os.execvp(sys.argv[1], sys.argv[1:])
-        print(pid, flush=True)
+            os.execvp(command[0], command)
+        bar = re.compile(rb" it (\d+)/\d+ ")
+        tail, sent = b"", False
         while True:
             try:
                 data = os.read(fd, 4096)
@@ -102,59 +107,30 @@ public sealed class SignalTests
             if not data:
                 break
             os.write(1, data)
+            if not sent:
+                tail = (tail + data)[-512:]
+                if any(int(m.group(1)) >= at for m in bar.finditer(tail)):
+                    for i in range(times):
+                        if i:
+                            time.sleep(0.02)
+                        os.kill(pid, sig)
+                    sent = True
+        if not sent:
+            print(f"launcher: the progress bar never showed iteration {at}; no signal sent", file=sys.stderr)
         sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
         """;
 
-    /// <summary>Starts <c>dotnet resnet.dll</c> on a terminal, sends the signal when its progress bar reaches <see cref="SignalAt"/>, and waits for the exit.</summary>
+    /// <summary>Runs <c>dotnet resnet.dll</c> on a terminal, has <see cref="SignalAt"/> signalled, and waits for the exit.</summary>
     private static (int Code, string Terminal) RunAndSignal(string[] args, string signal, bool twice = false)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "resnet.dll");
         var start = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in (string[])["-c", OnATerminal, "dotnet", dll, .. args])
+        foreach (var a in (string[])["-c", OnATerminal, signal, twice ? "2" : "1", SignalAt.ToString(System.Globalization.CultureInfo.InvariantCulture), "dotnet", dll, .. args])
             start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;
-        var terminal = new System.Text.StringBuilder();
-        int pid = 0;
-        var reached = new ManualResetEventSlim();
-        var progress = new System.Text.RegularExpressions.Regex(@" it (\d+)/\d+ ");
-        process.OutputDataReceived += (_, e) =>
-        {
-            if (e.Data is null) return;
-            lock (terminal)
-            {
-                if (pid == 0) { pid = int.Parse(e.Data, System.Globalization.CultureInfo.InvariantCulture); return; }
-                terminal.AppendLine(e.Data); // the bar's carriage returns end lines here too
-            }
-            if (progress.Match(e.Data) is { Success: true } m && int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= SignalAt)
-                reached.Set();
-        };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (terminal) terminal.AppendLine(e.Data); };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        string Terminal() { lock (terminal) return terminal.ToString(); }
-        while (!reached.Wait(100))
-        {
-            if (!process.HasExited) continue;
-            process.WaitForExit(); // the rest of the output, for the message
-            Assert.Fail($"resnet exited (code {process.ExitCode}) before iteration {SignalAt}:\n{Terminal()}");
-        }
-        Kill(pid, signal);
-        if (twice)
-        {
-            Thread.Sleep(20); // two deliveries, not one coalesced signal; well before the checkpoint and export are written
-            Kill(pid, signal);
-        }
+        var launcher = process.StandardError.ReadToEndAsync();
+        string terminal = process.StandardOutput.ReadToEnd();
         process.WaitForExit();
-        return (process.ExitCode, Terminal());
+        return (process.ExitCode, terminal + launcher.Result);
     }
-
-    /// <summary>Sends the signal at once (starting a <c>kill</c> process takes a while on a busy machine).</summary>
-    private static void Kill(int pid, string signal)
-    {
-        int number = signal switch { "SIGINT" => 2, "SIGTERM" => 15, _ => throw new ArgumentOutOfRangeException(nameof(signal), signal, "SIGINT or SIGTERM") };
-        Assert.True(kill(pid, number) == 0, $"kill({pid}, {signal}) failed: errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
-    }
-
-    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
-    private static extern int kill(int pid, int signal);
 }
