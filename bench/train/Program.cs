@@ -35,7 +35,7 @@ if (arg.ContainsKey("tta"))
         LearningRate = Number("lr"), WeightDecay = Number("weight-decay"), LabelSmoothing = Number("label-smoothing"), EmaDecay = Number("ema"),
         Schedule = arg.TryGetValue("schedule", out var schedule) ? LearningRateSchedule.Parse(schedule) : null,
     };
-    TimeToAccuracy(arg.GetValueOrDefault("model", "resnet8"), overrides, arg.ContainsKey("tta-flip"),
+    TimeToAccuracy(arg.GetValueOrDefault("model", "resnet8"), arg.ContainsKey("zero-init-residual"), overrides, arg.ContainsKey("tta-flip"),
         arg.TryGetValue("per-class", out var perClass) ? int.Parse(perClass, CultureInfo.InvariantCulture) : null);
     return;
 }
@@ -117,17 +117,17 @@ double? Number(string name) => arg.TryGetValue(name, out var v) ? double.Parse(v
 // for the curve only (with the averaged weights under --ema): KeepBest is off, so it never selects the reported model.
 // --tta-flip also reports the final accuracy with flip test-time augmentation.
 // --per-class N trains on the first N images of each class (a short run, e.g. fp32 against bf16 at the same seed).
-static void TimeToAccuracy(string arch, TrainingOverrides overrides, bool flip, int? perClass)
+static void TimeToAccuracy(string arch, bool zeroInitResidual, TrainingOverrides overrides, bool flip, int? perClass)
 {
     IImageSource train = Idx.LoadSplit("/usr/share/datasets/fashion-mnist", train: true);
     if (perClass is int n) train = DatasetSplit.Balanced(train, n);
     var test = Idx.LoadSplit("/usr/share/datasets/fashion-mnist", train: false);
-    var spec = ResNetSpec.Parse(arch) with { InputChannels = 1, NumClasses = 10 };
+    var spec = ResNetSpec.Parse(arch) with { InputChannels = 1, NumClasses = 10, ZeroInitResidual = zeroInitResidual };
     using var model = new ResNet.Trainer.Models.ResNetModel(spec, seed: 42);
     var options = overrides.Resolve(spec);
     var clock = Stopwatch.StartNew();
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-        $"time to accuracy: {arch}, {overrides.Recipe} recipe, {options.Precision}, {options.Length}, batch {options.BatchSize}, lr {options.LearningRate}, {options.Schedule.GetType().Name}, " +
+        $"time to accuracy: {arch}{(zeroInitResidual ? " (zero-init residual)" : "")}, {overrides.Recipe} recipe, {options.Precision}, {options.Length}, batch {options.BatchSize}, lr {options.LearningRate}, {options.Schedule.GetType().Name}, " +
         $"weight decay {options.WeightDecay}, label smoothing {options.LabelSmoothing}, EMA {(options.EmaDecay is double d ? d.ToString(CultureInfo.InvariantCulture) : "off")}, " +
         $"{options.Threads} threads, Fashion-MNIST {train.Count}/{test.Count}"));
     Console.WriteLine("epoch  wall_s  train_loss  test_acc");
