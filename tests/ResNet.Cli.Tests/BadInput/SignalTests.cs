@@ -14,33 +14,41 @@ namespace ResNet.Cli.Tests.BadInput;
 /// of this run takes under a second, and on a busy machine its length varied 2x from one epoch to the next, which put
 /// timed signals into the wrong epoch or onto its boundary.
 /// </remarks>
-public sealed class SignalTests
+public sealed class SignalTests(SignalTests.Workspace workspace) : IClassFixture<SignalTests.Workspace>
 {
     private const int PerEpoch = 100; // 400 images, batch 4
     private const int SignalAt = PerEpoch + 10; // the first progress report of epoch 2 (the bar is redrawn every 10 iterations)
     // Equal to the last digit in practice (same seed, same thread count, the checkpoint holds the epoch's running sums).
     private const double LossTolerance = 1e-9;
 
-    private static readonly Lazy<string> Data = new(() =>
+    /// <summary>The class's folder: 400 Fashion-MNIST PNGs in class folders, the runs' outputs; deleted after the last test.</summary>
+    public sealed class Workspace : IDisposable
     {
-        string root = Directory.CreateTempSubdirectory("resnet-signal-").FullName;
-        var images = InMemoryImages.From(DatasetSplit.Balanced(Idx.LoadSplit("/usr/share/datasets/fashion-mnist", train: true), 40));
-        for (int i = 0; i < images.Count; i++)
-            ImageDecoder.SavePng(images.Load(i), Path.Combine(root, "data", images.ClassNames[images.LabelOf(i)], $"{i:D4}.png"));
-        return root;
-    });
+        public Workspace()
+        {
+            var images = InMemoryImages.From(DatasetSplit.Balanced(Idx.LoadSplit("/usr/share/datasets/fashion-mnist", train: true), 40));
+            for (int i = 0; i < images.Count; i++)
+                ImageDecoder.SavePng(images.Load(i), Path.Combine(Root, "data", images.ClassNames[images.LabelOf(i)], $"{i:D4}.png"));
+            Uninterrupted = new(() =>
+            {
+                string output = Path.Combine(Root, "uninterrupted");
+                var (code, _, err) = Cli.Run(TrainArgs(output));
+                Assert.True(code == 0, err);
+                return Losses(output);
+            });
+        }
 
-    private static string[] TrainArgs(string output) =>
-        ["train", "--data", Path.Combine(Data.Value, "data"), "--output", output, "--arch", "resnet8", "--epochs", "3", "--batch-size", "4",
-         "--seed", "7", "--threads", "1", "--workers", "1"];
+        public string Root { get; } = Directory.CreateTempSubdirectory("resnet-signal-").FullName;
 
-    private static readonly Lazy<double[]> Uninterrupted = new(() =>
-    {
-        string output = Path.Combine(Data.Value, "uninterrupted");
-        var (code, _, err) = Cli.Run(TrainArgs(output));
-        Assert.True(code == 0, err);
-        return Losses(output);
-    });
+        /// <summary>The per-epoch training losses of the same run, not interrupted.</summary>
+        public Lazy<double[]> Uninterrupted { get; }
+
+        public string[] TrainArgs(string output) =>
+            ["train", "--data", Path.Combine(Root, "data"), "--output", output, "--arch", "resnet8", "--epochs", "3", "--batch-size", "4",
+             "--seed", "7", "--threads", "1", "--workers", "1"];
+
+        public void Dispose() => Directory.Delete(Root, recursive: true);
+    }
 
     private static double[] Losses(string output)
     {
@@ -53,8 +61,8 @@ public sealed class SignalTests
     [InlineData("SIGTERM", 143)]
     public void SignalMidEpoch_SavesCheckpointAndModel_ExitsWithTheSignalsCode_AndResumeEndsLikeAnUninterruptedRun(string signal, int expected)
     {
-        string output = Path.Combine(Data.Value, signal);
-        var (code, terminal) = RunAndSignal(TrainArgs(output), signal);
+        string output = Path.Combine(workspace.Root, signal);
+        var (code, terminal) = RunAndSignal(workspace.TrainArgs(output), signal);
         Assert.True(code == expected, $"exit {code}\n{terminal}");
 
         string checkpoint = Path.Combine(output, "checkpoints", "last.ckpt");
@@ -67,10 +75,10 @@ public sealed class SignalTests
         Assert.Contains($"Interrupted at iteration {at}", terminal);
         Assert.Contains($"--resume {Path.GetFullPath(checkpoint)}", terminal);
 
-        var (resumed, resumedOut, resumedErr) = Cli.Run([.. TrainArgs(output), "--resume", checkpoint]);
+        var (resumed, resumedOut, resumedErr) = Cli.Run([.. workspace.TrainArgs(output), "--resume", checkpoint]);
         Assert.True(resumed == 0, resumedErr);
         Assert.Contains($"Resumed from '{checkpoint}' at epoch 2, iteration {at}.", resumedOut);
-        double[] expectedLosses = Uninterrupted.Value, losses = Losses(output);
+        double[] expectedLosses = workspace.Uninterrupted.Value, losses = Losses(output);
         Assert.Equal(3, losses.Length);
         for (int e = 0; e < 3; e++) Assert.InRange(losses[e], expectedLosses[e] - LossTolerance, expectedLosses[e] + LossTolerance);
     }
@@ -78,8 +86,8 @@ public sealed class SignalTests
     [Fact]
     public void SecondSigint_ExitsAtOnce_WithoutWaitingOrCrashing()
     {
-        string output = Path.Combine(Data.Value, "twice");
-        var (code, terminal) = RunAndSignal(TrainArgs(output), "SIGINT", twice: true);
+        string output = Path.Combine(workspace.Root, "twice");
+        var (code, terminal) = RunAndSignal(workspace.TrainArgs(output), "SIGINT", twice: true);
         Assert.True(code == 130, $"exit {code}\n{terminal}"); // not 139: libtorch's destructors must not run under its threads
         Assert.Contains("SIGINT again: exiting now", terminal);
     }
