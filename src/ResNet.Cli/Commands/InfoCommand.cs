@@ -10,7 +10,7 @@ internal static class InfoCommand
 {
     public static Command Create(TextWriter output)
     {
-        var arch = new Argument<string>("arch") { Description = "Architecture name, e.g. resnet20, ResNet-56, plain-34, resnet50, resnet50-paper." };
+        var arch = new Argument<string>("arch") { Description = "Architecture name, e.g. resnet20, ResNet-56, plain-34, resnet50, resnet50-paper, resnet8-w28." };
         var size = new Option<int?>("--image-size") { Description = "Input height and width in pixels (default: 32 for CIFAR models, 224 for ImageNet models)." };
         var classes = new Option<int?>("--classes") { Description = "Number of classes of the classifier (default: 10 for CIFAR models, 1000 for ImageNet models)." };
         var channels = new Option<int>("--channels") { Description = "Input channels: 1 (grayscale) or 3 (RGB).", DefaultValueFactory = _ => 3 };

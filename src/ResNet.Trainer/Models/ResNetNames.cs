@@ -13,6 +13,8 @@ public sealed class UnknownArchitectureException(string message) : ArgumentExcep
 /// Bottleneck models use torchvision's v1.5 stride placement; append <c>-paper</c> for the paper's.</item>
 /// <item><c>resnetD</c> for D = 6n+2 (20, 32, 44, 56, 110, 1202, ...): CIFAR models, option A.</item>
 /// <item><c>plainD</c>: the plain counterpart of any of the above (plain-18/34 and plain-(6n+2)).</item>
+/// <item><c>resnetD-wW</c> (and <c>plainD-wW</c>): a CIFAR model of width W, that is stem and stages of W, 2W and 4W channels
+/// instead of the paper's 16, 32 and 64 (<c>resnet8-w28</c>: wider and shallower at about ResNet-20's multiply-adds).</item>
 /// </list>
 /// </summary>
 public static partial class ResNetNames
@@ -34,9 +36,10 @@ public static partial class ResNetNames
     private const string ValidForms =
         "Valid forms: resnet18, resnet34, resnet50, resnet101, resnet152 (ImageNet; add '-paper' to a bottleneck model for the paper's stride placement), " +
         "resnet<6n+2> such as resnet20, resnet32, resnet44, resnet56, resnet110, resnet1202 (CIFAR), " +
-        "and plain-<depth> for the plain counterparts (plain-18, plain-34, plain-20, plain-56, ...). Case and hyphens are ignored.";
+        "plain-<depth> for the plain counterparts (plain-18, plain-34, plain-20, plain-56, ...), " +
+        "and '-w<width>' after a CIFAR name for another first-stage width than 16 (resnet8-w28: stages of 28, 56 and 112 channels). Case and hyphens are ignored.";
 
-    [GeneratedRegex(@"^(resnet|plain)(\d+)(paper|v1|v15)?$")]
+    [GeneratedRegex(@"^(resnet|plain)(\d+)(paper|v1|v15)?(?:w(\d+))?$")]
     private static partial Regex NamePattern();
 
     /// <summary>Parses an architecture name; see the type's remarks for the grammar.</summary>
@@ -75,13 +78,32 @@ public static partial class ResNetNames
             };
         }
 
+        if (m.Groups[4].Success)
+            spec = WithWidth(spec, name, m.Groups[4].Value);
+
         if (!residual)
         {
             if (spec.Stem == StemKind.ImageNet && spec.Block == BlockKind.Bottleneck)
                 throw new UnknownArchitectureException(
                     $"Unknown architecture '{name}': the paper's plain ImageNet nets are plain-18 and plain-34. {ValidForms}");
-            spec = spec with { Name = "plain" + depth, Residual = false, Shortcut = ShortcutOption.A };
+            spec = spec with { Name = spec.Name.Replace("resnet", "plain", StringComparison.Ordinal), Residual = false, Shortcut = ShortcutOption.A };
         }
         return spec;
+    }
+
+    /// <summary>The largest first-stage width the grammar accepts (its last stage then has 4x as many channels).</summary>
+    public const int MaxCifarWidth = 1024;
+
+    private static ResNetSpec WithWidth(ResNetSpec spec, string name, string digits)
+    {
+        if (spec.Stem != StemKind.Cifar)
+            throw new UnknownArchitectureException(
+                $"Unknown architecture '{name}': the width suffix '-w<width>' applies only to CIFAR models (resnet20, resnet8-w28, ...); ImageNet models keep the paper's widths. {ValidForms}");
+        if (!int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out int width) || width < 1 || width > MaxCifarWidth)
+            throw new UnknownArchitectureException(
+                $"Unknown architecture '{name}': the width must be a whole number from 1 to {MaxCifarWidth} (the paper's is 16). {ValidForms}");
+        if (width == 16)
+            return spec;
+        return spec with { Name = $"{spec.Name}-w{width}", StemWidth = width, StageWidths = [width, 2 * width, 4 * width] };
     }
 }

@@ -130,7 +130,7 @@ public sealed record ResNetSpec(
     public static ResNetSpec ResNet110() => Cifar(18);
 
     /// <summary>
-    /// Parses a name users type: <c>resnet18</c>, <c>ResNet-56</c>, <c>plain-34</c>, <c>resnet50-paper</c>.
+    /// Parses a name users type: <c>resnet18</c>, <c>ResNet-56</c>, <c>plain-34</c>, <c>resnet50-paper</c>, <c>resnet8-w28</c>.
     /// See <see cref="ResNetNames"/> for the grammar.
     /// </summary>
     /// <exception cref="UnknownArchitectureException">The name is not a member of the family.</exception>

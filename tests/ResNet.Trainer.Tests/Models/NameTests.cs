@@ -55,6 +55,56 @@ public class NameTests
         Assert.Contains("plain-34", ex.Message);
     }
 
+    [Theory]
+    [InlineData("resnet8-w28", "resnet8-w28", true, 28)]
+    [InlineData("ResNet-14_W20", "resnet14-w20", true, 20)]
+    [InlineData("plain-20-w32", "plain20-w32", false, 32)]
+    [InlineData("resnet20-w16", "resnet20", true, 16)]
+    public void Parse_WidthSuffix_ScalesTheStemAndEveryStage_AndTheNameParsesBack(string input, string name, bool residual, int width)
+    {
+        var spec = ResNetSpec.Parse(input);
+        Assert.Equal(name, spec.Name);
+        Assert.Equal(residual, spec.Residual);
+        Assert.Equal(width, spec.StemWidth);
+        Assert.Equal(new[] { width, 2 * width, 4 * width }, spec.StageWidths);
+        Assert.Equal(4 * width, spec.FeatureCount);
+
+        var again = ResNetSpec.Parse(spec.Name);
+        Assert.Equal(spec.Name, again.Name);
+        Assert.Equal(spec.StageWidths, again.StageWidths);
+        Assert.Equal(spec.StageDepths, again.StageDepths);
+    }
+
+    [Fact]
+    public void WidthSuffix_BuildsANetworkOfThatWidth()
+    {
+        var spec = ResNetSpec.Parse("resnet8-w24") with { InputChannels = 1 };
+        using var model = new ResNetModel(spec, seed: 0);
+        model.eval();
+        using var x = TorchSharp.torch.zeros(2, 1, 28, 28);
+        using var logits = model.call(x);
+        Assert.Equal(new long[] { 2, 10 }, logits.shape);
+        // The stem's 3x3 convolution maps 1 channel to 24, the classifier reads 96 features.
+        var shapes = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.shape);
+        Assert.Contains(shapes.Values, s => s.SequenceEqual(new long[] { 24, 1, 3, 3 }));
+        Assert.Contains(shapes.Values, s => s.SequenceEqual(new long[] { 10, 96 }));
+    }
+
+    [Theory]
+    [InlineData("resnet18-w32", "only to CIFAR models")]
+    [InlineData("resnet50-w8", "only to CIFAR models")]
+    [InlineData("resnet20-w0", "whole number from 1 to 1024")]
+    [InlineData("resnet20-w5000", "whole number from 1 to 1024")]
+    [InlineData("resnet20-w", "Valid forms")]
+    [InlineData("resnet20-x2", "Valid forms")]
+    public void Parse_RejectsBadWidths_NamingTheRule(string input, string rule)
+    {
+        var ex = Assert.Throws<UnknownArchitectureException>(() => ResNetSpec.Parse(input));
+        Assert.Contains($"'{input}'", ex.Message);
+        Assert.Contains(rule, ex.Message);
+        Assert.Contains("resnet8-w28", ex.Message);
+    }
+
     [Fact]
     public void Cifar_RejectsNonPositiveN()
     {
