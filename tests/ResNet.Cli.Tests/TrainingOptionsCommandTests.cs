@@ -166,6 +166,36 @@ public class TrainingOptionsCommandTests
     }
 
     [Fact]
+    public void Evaluate_TtaShift_AddsTheShiftedViews_AndSaysSo()
+    {
+        string outDir = Model.Value;
+        var before = Snapshot(outDir);
+        var (code, output, err) = Run("evaluate", "--model", outDir, "--data", Small.Value, "--tta-flip", "--tta-shift", "2", "--output", NewOutput());
+        Assert.True(code == 0, err);
+        Assert.Contains("on 10 images (single + flip + shifts of 2): accuracy ", output);
+        Assert.Equal(before, Snapshot(outDir));
+    }
+
+    [Theory]
+    [InlineData("-1", null, "error: --tta-shift -1 is not valid: give the pixels")]
+    [InlineData("1000", null, "error: --tta-shift 1000 is more than ")]
+    [InlineData("1", "ten-crop", "error: --tta-shift averages shifted views in --mode single; --mode ten-crop")]
+    [InlineData("1", "onnx", "error: --tta-shift needs the trained weights (model.dat)")]
+    public void Evaluate_BadTtaShift_IsRefusedNamingTheFix_BeforeAnyFileIsWritten(string pixels, string? variant, string message)
+    {
+        string outDir = Model.Value;
+        var before = Snapshot(outDir);
+        string model = variant == "onnx" ? Path.Combine(outDir, "model.onnx") : outDir;
+        string[] args = ["evaluate", "--model", model, "--data", Small.Value, "--tta-shift", pixels, .. variant == "ten-crop" ? new[] { "--mode", "ten-crop" } : []];
+        var (code, output, err) = Run(args);
+        Assert.Equal(2, code);
+        Assert.StartsWith(message, err);
+        Assert.DoesNotContain("   at ", err);
+        Assert.DoesNotContain("accuracy", output);
+        Assert.Equal(before, Snapshot(outDir));
+    }
+
+    [Fact]
     public void Train_EpochsAndIterationsTogether_AreRefused()
     {
         var (code, _, err) = Run("train", "--data", Path.Combine(Small.Value, "train"), "--output", NewOutput(), "--epochs", "2", "--iterations", "5");

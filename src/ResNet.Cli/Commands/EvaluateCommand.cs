@@ -21,7 +21,8 @@ internal static class EvaluateCommand
         var strict = new Option<bool>("--strict-images") { Description = "Stop on a corrupt or non-image file instead of skipping it." };
         var threads = new Option<int?>("--threads") { Description = "CPU threads for TorchSharp or ONNX Runtime." };
         var ttaFlip = new Option<bool>("--tta-flip") { Description = "Flip test-time augmentation (--mode single, model.dat): average each image's logits with its mirror's." };
-        var cmd = new Command("evaluate", "Evaluate a saved model on labelled images: accuracy, top-5 error, per-class accuracy, confusion matrix.") { model, data, mode, outDir, strict, threads, ttaFlip };
+        var ttaShift = new Option<int>("--tta-shift") { Description = "Shift test-time augmentation (--mode single, model.dat): also average the logits of each image moved this many pixels up, down, left and right (1 or 2; with --tta-flip, of their mirrors too).", DefaultValueFactory = _ => 0 };
+        var cmd = new Command("evaluate", "Evaluate a saved model on labelled images: accuracy, top-5 error, per-class accuracy, confusion matrix.") { model, data, mode, outDir, strict, threads, ttaFlip, ttaShift };
         cmd.SetAction((parse, ct) => Task.FromResult(UserErrors.Run(parse, () =>
         {
             var error = parse.InvocationConfiguration.Error;
@@ -42,6 +43,13 @@ internal static class EvaluateCommand
                 throw new ArgumentException($"--tta-flip averages an image and its mirror in --mode single; --mode {parse.GetValue(mode)} has its own views (ten-crop already includes the mirrors). Give one or the other.");
             if (flip && IsOnnx(modelPath))
                 throw new ArgumentException($"--tta-flip needs the trained weights (model.dat); an ONNX model scores the mirrors only when exported with them (resnet export --tta-flip, or resnet train --tta-flip), and is then evaluated without the flag.");
+            int shift = parse.GetValue(ttaShift);
+            if (shift < 0)
+                throw new ArgumentException($"--tta-shift {shift} is not valid: give the pixels to move each view by (1 or 2), or leave it out for no shifted views.");
+            if (shift > 0 && testMode != TestMode.Single)
+                throw new ArgumentException($"--tta-shift averages shifted views in --mode single; --mode {parse.GetValue(mode)} has its own views. Give one or the other.");
+            if (shift > 0 && IsOnnx(modelPath))
+                throw new ArgumentException($"--tta-shift needs the trained weights (model.dat); an ONNX model is scored as exported (resnet export --tta-flip puts the mirror in the graph; shifts are not exported).");
             string dir = parse.GetValue(outDir) ?? Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
             OutputFolder.Prepare(dir, "--output");
             var onBad = parse.GetValue(strict) ? BadImagePolicy.Error : BadImagePolicy.Skip;
@@ -70,12 +78,15 @@ internal static class EvaluateCommand
                 if (threadCount is int t) TorchSharp.torch.set_num_threads(t);
                 var (net, card) = ModelCard.Load(modelPath);
                 using var _ = net;
+                int maxShift = EvaluationOptions.MaxShiftFor(card.Pipeline.Height, card.Pipeline.Width);
+                if (shift > maxShift)
+                    throw new ArgumentException($"--tta-shift {shift} is more than {maxShift} pixels, half the smaller side of {card.Spec.Name}'s {card.Pipeline.Height}x{card.Pipeline.Width} input. Give 1 or 2.");
                 source = Open(card.Spec.InputChannels, card.ImageHeight, card.ClassNames);
                 name = card.Spec.Name;
-                report = Evaluator.Evaluate(net, source, card.Pipeline, new EvaluationOptions { Mode = testMode, FlipTestTimeAugmentation = flip }, ct);
+                report = Evaluator.Evaluate(net, source, card.Pipeline, new EvaluationOptions { Mode = testMode, FlipTestTimeAugmentation = flip, ShiftTestTimeAugmentation = shift }, ct);
             }
             var inv = CultureInfo.InvariantCulture;
-            output.WriteLine(string.Create(inv, $"{name} on {source.Count} images ({parse.GetValue(mode)}{(flip ? " + flip" : "")}): accuracy {report.Accuracy:P2}, top-1 error {report.Top1Error:P2}, top-5 error {report.Top5Error:P2}, loss {report.Loss:F4}"));
+            output.WriteLine(string.Create(inv, $"{name} on {source.Count} images ({parse.GetValue(mode)}{(flip ? " + flip" : "")}{(shift > 0 ? $" + shifts of {shift}" : "")}): accuracy {report.Accuracy:P2}, top-1 error {report.Top1Error:P2}, top-5 error {report.Top5Error:P2}, loss {report.Loss:F4}"));
             output.WriteLine();
             output.Write(report.FormatConfusionMatrix());
             Directory.CreateDirectory(dir);

@@ -43,6 +43,25 @@ public sealed record EvaluationOptions
     /// taken before normalization, as training's flip is. Costs a second forward pass. Default false.
     /// </summary>
     public bool FlipTestTimeAugmentation { get; init; }
+
+    /// <summary>
+    /// Shift test-time augmentation (single-view mode): also score each image moved by this many pixels up, down, left and
+    /// right (zero where the image was, as training's padded crop fills), and average the logits of all views: 5 views, or
+    /// 10 with <see cref="FlipTestTimeAugmentation"/> (each shift mirrored too). 0 (the default) adds none; at most half the
+    /// smaller side of the input. Costs a forward pass per view. The ONNX export computes flip test-time augmentation only.
+    /// </summary>
+    public int ShiftTestTimeAugmentation { get; init; }
+
+    /// <summary>The largest <see cref="ShiftTestTimeAugmentation"/> for an input of <paramref name="height"/> x <paramref name="width"/>: half its smaller side.</summary>
+    public static int MaxShiftFor(int height, int width) => Math.Min(height, width) / 2;
+
+    /// <summary>The views that <see cref="FlipTestTimeAugmentation"/> and <see cref="ShiftTestTimeAugmentation"/> average: (rows down, columns right, mirrored).</summary>
+    internal IReadOnlyList<(int Dy, int Dx, bool Flip)> Views()
+    {
+        int s = ShiftTestTimeAugmentation;
+        (int, int)[] shifts = s == 0 ? [(0, 0)] : [(0, 0), (-s, 0), (s, 0), (0, -s), (0, s)];
+        return [.. shifts.Select(d => (d.Item1, d.Item2, false)), .. FlipTestTimeAugmentation ? shifts.Select(d => (d.Item1, d.Item2, true)) : []];
+    }
 }
 
 /// <summary>The figures of an evaluation.</summary>
@@ -91,6 +110,13 @@ public static class Evaluator
         if (options.FlipTestTimeAugmentation && options.Mode != TestMode.Single)
             throw new ArgumentException($"{nameof(EvaluationOptions.FlipTestTimeAugmentation)} averages two views in {nameof(TestMode.Single)} mode; {options.Mode} has its own views " +
                 $"({nameof(TestMode.TenCrop)} already includes the mirrors). Use one or the other.", nameof(options));
+        if (options.ShiftTestTimeAugmentation != 0 && options.Mode != TestMode.Single)
+            throw new ArgumentException($"{nameof(EvaluationOptions.ShiftTestTimeAugmentation)} averages shifted views in {nameof(TestMode.Single)} mode; {options.Mode} has its own views. " +
+                "Use one or the other.", nameof(options));
+        int half = EvaluationOptions.MaxShiftFor(pipeline.Height, pipeline.Width);
+        if (options.ShiftTestTimeAugmentation < 0 || options.ShiftTestTimeAugmentation > half)
+            throw new ArgumentException($"{nameof(EvaluationOptions.ShiftTestTimeAugmentation)} is {options.ShiftTestTimeAugmentation} pixels; it must be from 0 to {half} " +
+                $"(half the smaller side of the {pipeline.Height}x{pipeline.Width} input). Use 1 or 2, as training's padded crops move images.", nameof(options));
         int k = model.Spec.NumClasses;
         if (data.ClassNames.Count > k)
             throw new ArgumentException($"The data has {data.ClassNames.Count} classes but {model.Spec.Name} has {k} outputs. Evaluate on data with the classes the model was trained on.", nameof(data));
@@ -103,14 +129,15 @@ public static class Evaluator
             using var _ = no_grad();
             if (options.Mode == TestMode.Single)
             {
-                bool flip = options.FlipTestTimeAugmentation;
-                // With the mirror, the loader gives unnormalized images: each view is normalized after the flip.
-                var loader = new BatchLoader(data, flip ? pipeline with { Normalization = null } : pipeline,
+                var views = options.Views();
+                bool several = views.Count > 1;
+                // With several views, the loader gives unnormalized images: each view is normalized after its mirror and shift.
+                var loader = new BatchLoader(data, several ? pipeline with { Normalization = null } : pipeline,
                     new LoaderOptions { BatchSize = options.BatchSize, Shuffle = false, Augment = false, Workers = options.Workers });
                 foreach (var batch in loader.Epoch(0, 0, cancellationToken))
                 {
                     using var scope = NewDisposeScope();
-                    var logits = flip ? FlipAveragedLogits(model, batch, pipeline.Normalization, device)
+                    var logits = several ? ViewAveragedLogits(model, batch, pipeline.Normalization, views, device)
                         : model.forward(tensor(batch.Data, batch.Shape).to(device));
                     tally.Add(nn.functional.softmax(logits, 1).cpu(), batch.Labels);
                 }
@@ -172,23 +199,28 @@ public static class Evaluator
         return tally.Report(data.ClassNames);
     }
 
-    // The mean of the logits of a batch of unnormalized images and of their horizontal mirrors, in one forward pass of both.
-    private static Tensor FlipAveragedLogits(Models.ResNetModel model, Batch batch, Normalization? normalization, Device device)
+    // The mean of the logits of a batch of unnormalized images seen through each view (a shift, a mirror, or both), one forward
+    // pass per view; each view is normalized after it is taken, as training's crops and flips are.
+    private static Tensor ViewAveragedLogits(Models.ResNetModel model, Batch batch, Normalization? normalization, IReadOnlyList<(int Dy, int Dx, bool Flip)> views, Device device)
     {
-        int n = batch.Count, w = batch.Width, len = batch.Channels * batch.Height * w;
-        var views = new float[2 * n * len];
-        batch.Data.AsSpan(0, n * len).CopyTo(views);
-        for (int row = 0; row < n * len; row += w)
+        int n = batch.Count, c = batch.Channels, h = batch.Height, w = batch.Width, len = c * h * w;
+        var source = new float[len];
+        var view = new float[n * len];
+        Tensor? sum = null;
+        foreach (var (dy, dx, flip) in views)
         {
-            var mirrored = views.AsSpan(n * len + row, w);
-            views.AsSpan(row, w).CopyTo(mirrored);
-            mirrored.Reverse();
+            for (int i = 0; i < n; i++)
+            {
+                batch.Data.AsSpan(i * len, len).CopyTo(source);
+                var slot = view.AsSpan(i * len, len);
+                ImageOps.ShiftedCrop(source, c, h, w, dy, dx, flip, slot, h, w);
+                normalization?.Apply(slot, h, w);
+            }
+            var logits = model.forward(tensor(view, [n, c, h, w]).to(device));
+            sum = sum is null ? logits : sum.add_(logits);
         }
-        if (normalization is not null)
-            for (int i = 0; i < 2 * n; i++) normalization.Apply(views.AsSpan(i * len, len), batch.Height, w);
-        var logits = model.forward(tensor(views, [2L * n, batch.Channels, batch.Height, w]).to(device));
-        using var two = 2.ToScalar(); // held through the call (HeldScalars)
-        return logits.narrow(0, 0, n).add(logits.narrow(0, n, n), HeldScalars.One).div_(two);
+        using var count = views.Count.ToScalar(); // held through the call (HeldScalars)
+        return sum!.div_(count);
     }
 
     private static Tensor TenCrop(Models.ResNetModel model, RawImage image, ImagePipeline p, Device device)

@@ -108,4 +108,80 @@ public class EvaluatorTests
             Assert.Contains(mode.ToString(), ex.Message);
         }
     }
+
+    [Fact]
+    public void ShiftTestTimeAugmentation_AveragesTheLogitsOfTheImageMovedEachWay_AndOfTheMirrors()
+    {
+        var data = TestData.Fashion(2, train: false); // 20 images
+        var raw = new ImagePipeline(1, 28, 28, null, Augmentation.None);
+        var pipeline = raw with { Normalization = Normalization.Compute(TestData.Fashion(3), raw, NormalizationKind.PerPixel) };
+        using var model = new Net(ResNetSpec.Cifar(1) with { InputChannels = 1, NumClasses = 10 }, seed: 9);
+        TrainLoop.Train(model, TestData.Fashion(3), options: new TrainingOptions
+        {
+            Length = TrainingLength.Epochs(2), BatchSize = 10, LearningRate = 0.05, Schedule = new ConstantSchedule(), Augmentation = Augmentation.None,
+            FixedNormalization = pipeline.Normalization, Threads = 2, KeepBest = false,
+        });
+
+        var shifted = Evaluator.Evaluate(model, data, pipeline, new EvaluationOptions { ShiftTestTimeAugmentation = 2, FlipTestTimeAugmentation = true, BatchSize = 8 });
+        var flipOnly = Evaluator.Evaluate(model, data, pipeline, new EvaluationOptions { FlipTestTimeAugmentation = true, BatchSize = 8 });
+
+        // By hand: the content moved by 2 pixels down, up, right and left (zeros shifted in), each also mirrored: 10 views.
+        const int s = 2, len = 28 * 28;
+        (int Down, int Right)[] moves = [(0, 0), (s, 0), (-s, 0), (0, s), (0, -s)];
+        model.eval();
+        using var scope = NewDisposeScope();
+        Tensor? sum = null;
+        using (no_grad())
+        {
+            foreach (bool mirror in new[] { false, true })
+                foreach (var (down, right) in moves)
+                {
+                    var views = new float[data.Count * len];
+                    var original = new float[len];
+                    for (int i = 0; i < data.Count; i++)
+                    {
+                        raw.Eval(data.Load(i), original);
+                        for (int y = 0; y < 28; y++)
+                            for (int x = 0; x < 28; x++)
+                            {
+                                int sy = y - down, sx = (mirror ? 27 - x : x) - right;
+                                views[i * len + y * 28 + x] = sy is >= 0 and < 28 && sx is >= 0 and < 28 ? original[sy * 28 + sx] : 0f;
+                            }
+                        pipeline.Normalization!.Apply(views.AsSpan(i * len, len), 28, 28);
+                    }
+                    var logits = model.forward(tensor(views, [data.Count, 1, 28, 28]));
+                    sum = sum is null ? logits : sum + logits;
+                }
+        }
+        var probabilities = nn.functional.softmax(sum! / 10, 1).to(ScalarType.Float64).data<double>().ToArray();
+        double loss = 0;
+        int wrong = 0;
+        for (int i = 0; i < data.Count; i++)
+        {
+            var row = probabilities.AsSpan(i * 10, 10);
+            int truth = (int)data.LabelOf(i), best = 0;
+            for (int j = 1; j < 10; j++) if (row[j] > row[best]) best = j;
+            if (best != truth) wrong++;
+            loss -= Math.Log(row[truth]);
+        }
+        Assert.Equal(20, shifted.Count);
+        Assert.Equal(loss / data.Count, shifted.Loss, 5);
+        Assert.Equal(wrong / 20.0, shifted.Top1Error, 12);
+        Assert.True(Math.Abs(shifted.Loss - flipOnly.Loss) > 1e-4, $"shift TTA changed nothing: loss {shifted.Loss} and {flipOnly.Loss}");
+    }
+
+    [Theory]
+    [InlineData(-1, TestMode.Single, "from 0 to 14")]
+    [InlineData(15, TestMode.Single, "from 0 to 14")]
+    [InlineData(1, TestMode.TenCrop, "TenCrop")]
+    [InlineData(1, TestMode.MultiScale, "MultiScale")]
+    public void ShiftTestTimeAugmentation_OutOfRangeOrWithAnotherMode_IsRefusedNamingTheOption(int pixels, TestMode mode, string rule)
+    {
+        using var model = new Net(ResNetSpec.Cifar(1) with { InputChannels = 1, NumClasses = 10 }, seed: 9);
+        var pipeline = new ImagePipeline(1, 28, 28, null, Augmentation.None);
+        var ex = Assert.Throws<ArgumentException>(() => Evaluator.Evaluate(model, TestData.Fashion(1), pipeline,
+            new EvaluationOptions { Mode = mode, ShiftTestTimeAugmentation = pixels }));
+        Assert.Contains(nameof(EvaluationOptions.ShiftTestTimeAugmentation), ex.Message);
+        Assert.Contains(rule, ex.Message);
+    }
 }
