@@ -36,7 +36,8 @@ if (arg.ContainsKey("tta"))
         Schedule = arg.TryGetValue("schedule", out var schedule) ? LearningRateSchedule.Parse(schedule) : null,
     };
     TimeToAccuracy(arg.GetValueOrDefault("model", "resnet8"), arg.ContainsKey("zero-init-residual"), overrides, arg.ContainsKey("tta-flip"),
-        arg.TryGetValue("per-class", out var perClass) ? int.Parse(perClass, CultureInfo.InvariantCulture) : null);
+        arg.TryGetValue("per-class", out var perClass) ? int.Parse(perClass, CultureInfo.InvariantCulture) : null, arg.GetValueOrDefault("save"),
+        int.Parse(arg.GetValueOrDefault("tta-shift", "0"), CultureInfo.InvariantCulture));
     return;
 }
 var spec = ResNetSpec.Parse(arch) with { NumClasses = 10 };
@@ -116,8 +117,10 @@ double? Number(string name) => arg.TryGetValue(name, out var v) ? double.Parse(v
 // the overrides given (--lr, --schedule, --weight-decay, --label-smoothing, --ema). The test set is scored after every epoch
 // for the curve only (with the averaged weights under --ema): KeepBest is off, so it never selects the reported model.
 // --tta-flip also reports the final accuracy with flip test-time augmentation.
+// --tta-shift N then adds a pass that also averages the views moved by N pixels each way (EvaluationOptions.ShiftTestTimeAugmentation).
+// --save PATH writes the final model as `resnet train` does (weights + model card), for `resnet evaluate`.
 // --per-class N trains on the first N images of each class (a short run, e.g. fp32 against bf16 at the same seed).
-static void TimeToAccuracy(string arch, bool zeroInitResidual, TrainingOverrides overrides, bool flip, int? perClass)
+static void TimeToAccuracy(string arch, bool zeroInitResidual, TrainingOverrides overrides, bool flip, int? perClass, string? save, int shift)
 {
     IImageSource train = Idx.LoadSplit("/usr/share/datasets/fashion-mnist", train: true);
     if (perClass is int n) train = DatasetSplit.Balanced(train, n);
@@ -140,11 +143,20 @@ static void TimeToAccuracy(string arch, bool zeroInitResidual, TrainingOverrides
     var final = Evaluator.Evaluate(model, test, result.Card.Pipeline);
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"final test accuracy {final.Accuracy:P2} after {result.History.Sum(h => h.Seconds):F0} s (epochs incl. the per-epoch test pass), peak RSS {Process.GetCurrentProcess().PeakWorkingSet64 / 1048576} MB"));
+    if (save is not null)
+        result.Card.Save(model, save);
     if (flip)
     {
         var flipClock = Stopwatch.StartNew();
         var mirrored = Evaluator.Evaluate(model, test, result.Card.Pipeline, new EvaluationOptions { FlipTestTimeAugmentation = true });
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"final test accuracy with flip TTA {mirrored.Accuracy:P2} ({flipClock.Elapsed.TotalSeconds:F0} s for the test pass)"));
+    }
+    if (shift > 0)
+    {
+        var shiftClock = Stopwatch.StartNew();
+        var shifted = Evaluator.Evaluate(model, test, result.Card.Pipeline, new EvaluationOptions { FlipTestTimeAugmentation = flip, ShiftTestTimeAugmentation = shift });
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"final test accuracy with {(flip ? "flip and " : "")}shift TTA of {shift} px ({(flip ? 10 : 5)} views) {shifted.Accuracy:P2} ({shiftClock.Elapsed.TotalSeconds:F0} s for the test pass)"));
     }
 }
 
