@@ -15,6 +15,8 @@ public sealed class UnknownArchitectureException(string message) : ArgumentExcep
 /// <item><c>plainD</c>: the plain counterpart of any of the above (plain-18/34 and plain-(6n+2)).</item>
 /// <item><c>resnetD-wW</c> (and <c>plainD-wW</c>): a CIFAR model of width W, that is stem and stages of W, 2W and 4W channels
 /// instead of the paper's 16, 32 and 64 (<c>resnet8-w28</c>: wider and shallower at about ResNet-20's multiply-adds).</item>
+/// <item><c>resnetD-s2</c> (after any width: <c>resnet20-w32-s2</c>): a CIFAR model whose stem has a stride of 2
+/// (<see cref="StemKind.CifarStrided"/>), so its stages run at half the resolution.</item>
 /// </list>
 /// </summary>
 public static partial class ResNetNames
@@ -37,9 +39,10 @@ public static partial class ResNetNames
         "Valid forms: resnet18, resnet34, resnet50, resnet101, resnet152 (ImageNet; add '-paper' to a bottleneck model for the paper's stride placement), " +
         "resnet<6n+2> such as resnet20, resnet32, resnet44, resnet56, resnet110, resnet1202 (CIFAR), " +
         "plain-<depth> for the plain counterparts (plain-18, plain-34, plain-20, plain-56, ...), " +
-        "and '-w<width>' after a CIFAR name for another first-stage width than 16 (resnet8-w28: stages of 28, 56 and 112 channels). Case and hyphens are ignored.";
+        "'-w<width>' after a CIFAR name for another first-stage width than 16 (resnet8-w28: stages of 28, 56 and 112 channels), " +
+        "and '-s2' last for a CIFAR stem of stride 2 (resnet20-w32-s2: stages at half the resolution). Case and hyphens are ignored.";
 
-    [GeneratedRegex(@"^(resnet|plain)(\d+)(paper|v1|v15)?(?:w(\d+))?$")]
+    [GeneratedRegex(@"^(resnet|plain)(\d+)(paper|v1|v15)?(?:w(\d+))?(s2)?$")]
     private static partial Regex NamePattern();
 
     /// <summary>Parses an architecture name; see the type's remarks for the grammar.</summary>
@@ -80,6 +83,13 @@ public static partial class ResNetNames
 
         if (m.Groups[4].Success)
             spec = WithWidth(spec, name, m.Groups[4].Value);
+        if (m.Groups[5].Success)
+        {
+            if (spec.Stem != StemKind.Cifar)
+                throw new UnknownArchitectureException(
+                    $"Unknown architecture '{name}': the stem-stride suffix '-s2' applies only to CIFAR models (resnet20-s2, resnet20-w32-s2, ...); ImageNet models have their own strided stem. {ValidForms}");
+            spec = spec with { Name = spec.Name + "-s2", Stem = StemKind.CifarStrided };
+        }
 
         if (!residual)
         {

@@ -77,10 +77,13 @@ public static class ResNetPlan
         return blocks;
     }
 
-    /// <summary>The stem's convolution: 7x7/2 for the ImageNet family (paper Table 1), 3x3/1 for the CIFAR family (section 4.2).</summary>
-    public static ConvPlan Stem(ResNetSpec spec) => spec.Stem == StemKind.ImageNet
-        ? new ConvPlan("conv1", "bn1", spec.InputChannels, spec.StemWidth, 7, 2)
-        : new ConvPlan("conv1", "bn1", spec.InputChannels, spec.StemWidth, 3, 1);
+    /// <summary>The stem's convolution: 7x7/2 for the ImageNet family (paper Table 1), 3x3/1 for the CIFAR family (section 4.2), 3x3/2 for <see cref="StemKind.CifarStrided"/>.</summary>
+    public static ConvPlan Stem(ResNetSpec spec) => spec.Stem switch
+    {
+        StemKind.ImageNet => new ConvPlan("conv1", "bn1", spec.InputChannels, spec.StemWidth, 7, 2),
+        StemKind.CifarStrided => new ConvPlan("conv1", "bn1", spec.InputChannels, spec.StemWidth, 3, 2),
+        _ => new ConvPlan("conv1", "bn1", spec.InputChannels, spec.StemWidth, 3, 1),
+    };
 
     // A block's residual function (paper Fig. 5). A downsampling bottleneck strides its first 1x1 in the paper and its
     // 3x3 in v1.5 (torchvision's weights); a basic block strides its first 3x3.

@@ -27,6 +27,11 @@ public enum StemKind
     ImageNet,
     /// <summary>3x3 convolution, BN, ReLU (CIFAR models, paper section 4.2).</summary>
     Cifar,
+    /// <summary>
+    /// The CIFAR stem with a stride of 2: the stages run at half the resolution, so a net twice as wide costs the same
+    /// multiply-adds with four times the parameters (<c>resnet20-w32-s2</c> against <c>resnet20</c>).
+    /// </summary>
+    CifarStrided,
 }
 
 /// <summary>Where a bottleneck block that downsamples puts its stride of 2.</summary>

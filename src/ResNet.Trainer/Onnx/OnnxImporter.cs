@@ -333,10 +333,10 @@ public static class OnnxImporter
                 x = pool.Output[0];
                 stemKind = StemKind.ImageNet;
             }
-            else if (stem.Kernel == 3 && stem.Stride == 1 && pool is null)
-                stemKind = StemKind.Cifar;
+            else if (stem.Kernel == 3 && stem.Stride is 1 or 2 && pool is null)
+                stemKind = stem.Stride == 1 ? StemKind.Cifar : StemKind.CifarStrided;
             else
-                throw NotAResNet($"the stem is a {stem.Kernel}x{stem.Kernel}/{stem.Stride} convolution {(pool is null ? "without" : "with")} max-pool; the family has 7x7/2 + max-pool (ImageNet) or 3x3/1 (CIFAR)");
+                throw NotAResNet($"the stem is a {stem.Kernel}x{stem.Kernel}/{stem.Stride} convolution {(pool is null ? "without" : "with")} max-pool; the family has 7x7/2 + max-pool (ImageNet), 3x3/1 (CIFAR) or 3x3/2 (CIFAR at half resolution)");
 
             var blocks = new List<(BlockKind Kind, int Width, long Out, int Stride, bool StrideOnFirst, ShortcutKind Shortcut, (int Kernel, int Stride, long Out)[] Convs)>();
             int stage = 1, index = 0;

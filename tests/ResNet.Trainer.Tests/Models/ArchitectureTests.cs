@@ -32,6 +32,8 @@ public class ArchitectureTests
     [InlineData("resnet50")]
     [InlineData("resnet50-paper")]
     [InlineData("plain34")]
+    [InlineData("resnet8-w28")]
+    [InlineData("resnet20-w30-s2")]
     public void BuiltModule_HasTheComputedParameterCount(string name)
     {
         using var model = new Trainer.Models.ResNetModel(ResNetSpec.Parse(name));
@@ -62,6 +64,28 @@ public class ArchitectureTests
     {
         double macs = ModelStats.Macs(ResNetSpec.Parse(name), 32);
         Assert.InRange(macs, expected - 0.05e6, expected + 0.05e6);
+    }
+
+    [Theory]
+    [InlineData("resnet20")]
+    [InlineData("resnet8-w28")]
+    public void StridedCifarStem_RunsTheStagesAtHalfTheResolution(string name)
+    {
+        // The 3x3/2 stem on a 32x32 image has the 16x16 output of the 3x3/1 stem on a 16x16 image, and every stage after it
+        // sees what it would see there: the same multiply-adds, and twice the smallest input.
+        var plainStem = ResNetSpec.Parse(name);
+        var strided = ResNetSpec.Parse(name + "-s2");
+        Assert.Equal(StemKind.CifarStrided, strided.Stem);
+        Assert.Equal(ModelStats.Macs(plainStem, 16), ModelStats.Macs(strided, 32));
+        Assert.Equal(ModelStats.Parameters(plainStem), ModelStats.Parameters(strided));
+        Assert.Equal(2 * ResNetPlan.MinimumImageSize(plainStem), ResNetPlan.MinimumImageSize(strided));
+        Assert.Equal((4, 4), ResNetPlan.OutputSize(strided, 28, 28));
+
+        using var model = new Net(strided with { InputChannels = 1 }, seed: 0);
+        model.eval();
+        using var x = rand(3, 1, 28, 28);
+        using var logits = model.call(x);
+        Assert.Equal(new long[] { 3, 10 }, logits.shape);
     }
 
     // The paper prints one decimal. ResNet-34 counts 3.664G (torchvision's figure too: basic blocks have no

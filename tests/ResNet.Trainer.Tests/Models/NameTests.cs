@@ -91,6 +91,26 @@ public class NameTests
     }
 
     [Theory]
+    [InlineData("resnet20-s2", "resnet20-s2", true, 16)]
+    [InlineData("ResNet-20-W30-S2", "resnet20-w30-s2", true, 30)]
+    [InlineData("plain-8-w24-s2", "plain8-w24-s2", false, 24)]
+    public void Parse_StemStrideSuffix_GivesTheStridedCifarStem_AndTheNameParsesBack(string input, string name, bool residual, int width)
+    {
+        var spec = ResNetSpec.Parse(input);
+        Assert.Equal(name, spec.Name);
+        Assert.Equal(StemKind.CifarStrided, spec.Stem);
+        Assert.Equal(residual, spec.Residual);
+        Assert.Equal(width, spec.StemWidth);
+        Assert.Equal(2, ResNetPlan.Stem(spec).Stride);
+        var again = ResNetSpec.Parse(spec.Name);
+        Assert.Equal((spec.Name, spec.Stem, spec.StemWidth), (again.Name, again.Stem, again.StemWidth));
+    }
+
+    [Theory]
+    [InlineData("resnet18-s2", "stem-stride suffix '-s2' applies only to CIFAR models")]
+    [InlineData("plain34-s2", "stem-stride suffix '-s2' applies only to CIFAR models")]
+    [InlineData("resnet20-s2-w32", "Valid forms")]
+    [InlineData("resnet20-s3", "Valid forms")]
     [InlineData("resnet18-w32", "only to CIFAR models")]
     [InlineData("resnet50-w8", "only to CIFAR models")]
     [InlineData("resnet20-w0", "whole number from 1 to 1024")]

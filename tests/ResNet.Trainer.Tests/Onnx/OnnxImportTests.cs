@@ -20,6 +20,7 @@ public class OnnxImportTests(ITestOutputHelper output)
     [InlineData("resnet50-paper", null, false)]
     [InlineData("plain20", null, false)]
     [InlineData("resnet20", null, true)]
+    [InlineData("resnet8-w24-s2", null, false)]
     public void ExportImportExport_GivesIdenticalBytes(string arch, ShortcutOption? shortcut, bool meanImage)
     {
         var spec = Spec(arch, shortcut, classes: 5) with { ZeroInitResidual = arch == "plain20" };

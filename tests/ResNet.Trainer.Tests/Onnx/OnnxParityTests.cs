@@ -36,6 +36,7 @@ public class OnnxParityTests(ITestOutputHelper output)
     [InlineData("plain20")]
     [InlineData("plain18")]
     [InlineData("resnet50-paper")]
+    [InlineData("resnet8-w24-s2")]
     public void OnnxRuntime_MatchesTorchSharpEval_ForPlainNetsAndPaperStridePlacement(string arch)
     {
         var spec = Spec(arch);
