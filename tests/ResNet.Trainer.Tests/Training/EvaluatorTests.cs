@@ -43,15 +43,8 @@ public class EvaluatorTests
     public void FlipTestTimeAugmentation_ScoresTheSoftmaxOfTheMeanOfTheTwoViewsLogits_MirroredBeforeNormalization()
     {
         var data = TestData.Fashion(2, train: false); // 20 images
-        var raw = new ImagePipeline(1, 28, 28, null, Augmentation.None);
-        // A per-pixel mean image is not mirror-symmetric: mirroring after normalization would give other numbers.
-        var pipeline = raw with { Normalization = Normalization.Compute(TestData.Fashion(3), raw, NormalizationKind.PerPixel) };
-        using var model = new Net(ResNetSpec.Cifar(1) with { InputChannels = 1, NumClasses = 10 }, seed: 9);
-        TrainLoop.Train(model, TestData.Fashion(3), options: new TrainingOptions
-        {
-            Length = TrainingLength.Epochs(2), BatchSize = 10, LearningRate = 0.05, Schedule = new ConstantSchedule(), Augmentation = Augmentation.None,
-            FixedNormalization = pipeline.Normalization, Threads = 2, KeepBest = false,
-        }); // trained a little, so that the two views disagree
+        var (model, raw, pipeline) = TrainedALittle();
+        using var _ = model;
 
         var flipped = Evaluator.Evaluate(model, data, pipeline, new EvaluationOptions { FlipTestTimeAugmentation = true, BatchSize = 8 });
         var single = Evaluator.Evaluate(model, data, pipeline, new EvaluationOptions { BatchSize = 8 });
@@ -73,25 +66,13 @@ public class EvaluatorTests
             pipeline.Normalization.Apply(mirror.AsSpan(i * len, len), 28, 28);
         }
         model.eval();
-        double loss = 0;
-        int wrong = 0;
+        using var scope = NewDisposeScope();
+        double loss;
+        int wrong;
         using (no_grad())
-        {
-            using var a = model.forward(tensor(plain, [data.Count, 1, 28, 28]));
-            using var b = model.forward(tensor(mirror, [data.Count, 1, 28, 28]));
-            using var p = nn.functional.softmax((a + b) / 2, 1);
-            var probabilities = p.to(ScalarType.Float64).data<double>().ToArray();
-            for (int i = 0; i < data.Count; i++)
-            {
-                var row = probabilities.AsSpan(i * 10, 10);
-                int truth = (int)data.LabelOf(i), best = 0;
-                for (int j = 1; j < 10; j++) if (row[j] > row[best]) best = j;
-                if (best != truth) wrong++;
-                loss -= Math.Log(row[truth]);
-            }
-        }
+            (loss, wrong) = LossAndErrors((model.forward(tensor(plain, [data.Count, 1, 28, 28])) + model.forward(tensor(mirror, [data.Count, 1, 28, 28]))) / 2, data);
         Assert.Equal(20, flipped.Count);
-        Assert.Equal(loss / data.Count, flipped.Loss, 5);
+        Assert.Equal(loss, flipped.Loss, 5);
         Assert.Equal(wrong / 20.0, flipped.Top1Error, 12);
         Assert.True(Math.Abs(flipped.Loss - single.Loss) > 1e-4, $"flip TTA changed nothing: loss {flipped.Loss} and {single.Loss}");
     }
@@ -113,14 +94,8 @@ public class EvaluatorTests
     public void ShiftTestTimeAugmentation_AveragesTheLogitsOfTheImageMovedEachWay_AndOfTheMirrors()
     {
         var data = TestData.Fashion(2, train: false); // 20 images
-        var raw = new ImagePipeline(1, 28, 28, null, Augmentation.None);
-        var pipeline = raw with { Normalization = Normalization.Compute(TestData.Fashion(3), raw, NormalizationKind.PerPixel) };
-        using var model = new Net(ResNetSpec.Cifar(1) with { InputChannels = 1, NumClasses = 10 }, seed: 9);
-        TrainLoop.Train(model, TestData.Fashion(3), options: new TrainingOptions
-        {
-            Length = TrainingLength.Epochs(2), BatchSize = 10, LearningRate = 0.05, Schedule = new ConstantSchedule(), Augmentation = Augmentation.None,
-            FixedNormalization = pipeline.Normalization, Threads = 2, KeepBest = false,
-        });
+        var (model, raw, pipeline) = TrainedALittle();
+        using var _ = model;
 
         var shifted = Evaluator.Evaluate(model, data, pipeline, new EvaluationOptions { ShiftTestTimeAugmentation = 2, FlipTestTimeAugmentation = true, BatchSize = 8 });
         var flipOnly = Evaluator.Evaluate(model, data, pipeline, new EvaluationOptions { FlipTestTimeAugmentation = true, BatchSize = 8 });
@@ -153,19 +128,9 @@ public class EvaluatorTests
                     sum = sum is null ? logits : sum + logits;
                 }
         }
-        var probabilities = nn.functional.softmax(sum! / 10, 1).to(ScalarType.Float64).data<double>().ToArray();
-        double loss = 0;
-        int wrong = 0;
-        for (int i = 0; i < data.Count; i++)
-        {
-            var row = probabilities.AsSpan(i * 10, 10);
-            int truth = (int)data.LabelOf(i), best = 0;
-            for (int j = 1; j < 10; j++) if (row[j] > row[best]) best = j;
-            if (best != truth) wrong++;
-            loss -= Math.Log(row[truth]);
-        }
+        var (loss, wrong) = LossAndErrors(sum! / 10, data);
         Assert.Equal(20, shifted.Count);
-        Assert.Equal(loss / data.Count, shifted.Loss, 5);
+        Assert.Equal(loss, shifted.Loss, 5);
         Assert.Equal(wrong / 20.0, shifted.Top1Error, 12);
         Assert.True(Math.Abs(shifted.Loss - flipOnly.Loss) > 1e-4, $"shift TTA changed nothing: loss {shifted.Loss} and {flipOnly.Loss}");
     }
@@ -183,5 +148,37 @@ public class EvaluatorTests
             new EvaluationOptions { Mode = mode, ShiftTestTimeAugmentation = pixels }));
         Assert.Contains(nameof(EvaluationOptions.ShiftTestTimeAugmentation), ex.Message);
         Assert.Contains(rule, ex.Message);
+    }
+
+    // A small net trained a little on unnormalized-then-per-pixel-normalized images, so that views of an image disagree.
+    // A per-pixel mean image is neither mirror- nor shift-symmetric: taking a view after normalization would give other numbers.
+    private static (Net Model, ImagePipeline Raw, ImagePipeline Pipeline) TrainedALittle()
+    {
+        var raw = new ImagePipeline(1, 28, 28, null, Augmentation.None);
+        var pipeline = raw with { Normalization = Normalization.Compute(TestData.Fashion(3), raw, NormalizationKind.PerPixel) };
+        var model = new Net(ResNetSpec.Cifar(1) with { InputChannels = 1, NumClasses = 10 }, seed: 9);
+        TrainLoop.Train(model, TestData.Fashion(3), options: new TrainingOptions
+        {
+            Length = TrainingLength.Epochs(2), BatchSize = 10, LearningRate = 0.05, Schedule = new ConstantSchedule(), Augmentation = Augmentation.None,
+            FixedNormalization = pipeline.Normalization, Threads = 2, KeepBest = false,
+        });
+        return (model, raw, pipeline);
+    }
+
+    // The mean cross-entropy of the softmax of averaged logits, and how many images it gets wrong, computed by hand.
+    private static (double Loss, int Wrong) LossAndErrors(Tensor meanLogits, IImageSource data)
+    {
+        var probabilities = nn.functional.softmax(meanLogits, 1).to(ScalarType.Float64).data<double>().ToArray();
+        double loss = 0;
+        int wrong = 0;
+        for (int i = 0; i < data.Count; i++)
+        {
+            var row = probabilities.AsSpan(i * 10, 10);
+            int truth = (int)data.LabelOf(i), best = 0;
+            for (int j = 1; j < 10; j++) if (row[j] > row[best]) best = j;
+            if (best != truth) wrong++;
+            loss -= Math.Log(row[truth]);
+        }
+        return (loss / data.Count, wrong);
     }
 }
