@@ -217,7 +217,7 @@ public static class Evaluator
                 normalization?.Apply(slot, h, w);
             }
             var logits = model.forward(tensor(view, [n, c, h, w]).to(device));
-            sum = sum is null ? logits : sum.add_(logits);
+            sum = sum is null ? logits : sum.add_(logits, HeldScalars.One);
         }
         using var count = views.Count.ToScalar(); // held through the call (HeldScalars)
         return sum!.div_(count);
