@@ -75,6 +75,9 @@ public class TrainingOptionsCommandTests
     [InlineData("--ema", "1")]
     [InlineData("--ema", "1.5")]
     [InlineData("--ema", "-0.5")]
+    [InlineData("--random-erasing", "-0.5")]
+    [InlineData("--random-erasing", "2")]
+    [InlineData("--random-erasing", "NaN")]
     [InlineData("--early-stopping", "0")]
     [InlineData("--batch-size", "0")]
     [InlineData("--image-size", "0")]
@@ -116,13 +119,13 @@ public class TrainingOptionsCommandTests
     }
 
     [Fact]
-    public void Train_EmaAndTtaFlip_TrainWithTheAverage_AndTestWithTheMirrors_AsEvaluateDoes()
+    public void Train_EmaErasingAndTtaFlip_TrainWithTheAverage_AndTestWithTheMirrors_AsEvaluateDoes()
     {
         string outDir = NewOutput();
         var (code, output, err) = Run("train", "--data", Small.Value, "--output", outDir, "--arch", "resnet8", "--epochs", "2", "--image-size", "16",
-            "--batch-size", "8", "--threads", "2", "--ema", "0.9", "--tta-flip");
+            "--batch-size", "8", "--threads", "2", "--ema", "0.9", "--random-erasing", "0.5", "--tta-flip");
         Assert.True(code == 0, err);
-        Assert.Contains("weight average (EMA) decay 0.9,", output);
+        Assert.Contains("weight average (EMA) decay 0.9, random erasing 0.5,", output);
         string trainLine = output.Split('\n').Single(l => l.StartsWith("test accuracy: ", StringComparison.Ordinal));
         Assert.Contains("single + flip)", trainLine);
         Assert.True(File.Exists(Path.Combine(outDir, "model.onnx")));

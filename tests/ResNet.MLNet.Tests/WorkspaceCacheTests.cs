@@ -111,6 +111,21 @@ public sealed class WorkspaceCacheTests : IDisposable
         Assert.Empty(CacheFiles());
     }
 
+    [Fact]
+    public void RandomErasing_WithFreezeBackbone_IsRefusedBeforeAnyWork()
+    {
+        var ml = new MLContext();
+        var ex = Assert.Throws<InvalidTrainingOptionException>(() => ml.Transforms.ResNetClassifier(
+            new ResNetClassifierEstimator.Options { FreezeBackbone = true, WorkspaceFolder = _workspace, RandomErasing = 0.5 }));
+        Assert.Equal(nameof(ResNetClassifierEstimator.Options.RandomErasing), ex.Option);
+        Assert.Equal("0.5", ex.Value);
+        Assert.Contains("FreezeBackbone = false", ex.Message);
+        Assert.Empty(CacheFiles());
+        // Without it, the same options are taken; full training erases (the trainer's own tests show it).
+        _ = ml.Transforms.ResNetClassifier(new ResNetClassifierEstimator.Options { FreezeBackbone = true, WorkspaceFolder = _workspace });
+        _ = ml.Transforms.ResNetClassifier(new ResNetClassifierEstimator.Options { RandomErasing = 0.5 });
+    }
+
     private sealed class Notes(List<string> sink) : IProgress<TrainingProgress>
     {
         public void Report(TrainingProgress value)

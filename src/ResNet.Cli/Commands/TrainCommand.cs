@@ -31,6 +31,7 @@ internal static class TrainCommand
         public readonly Option<double?> Ema = new("--ema") { Description = "Keep a moving average of the weights with this decay (e.g. 0.999); validation, the test pass and the saved model use it." };
         public readonly Option<int?> Warmup = new("--warmup") { Description = "Linear warm-up over this many iterations." };
         public readonly Option<string?> Augment = new("--augment") { Description = "none, cifar (pad 4, crop, flip) or imagenet (scale, crop, flip, colour)." };
+        public readonly Option<double?> RandomErasing = new("--random-erasing") { Description = "Erase a random box (2-33% of the area) of each training image with this probability (0 to 1; torchvision's RandomErasing uses 0.5)." };
         public readonly Option<string?> Normalize = new("--normalize") { Description = "per-pixel (the paper), per-channel or none." };
         public readonly Option<int?> ImageSize = new("--image-size") { Description = "Resize images to this size (default: the data's size)." };
         public readonly Option<bool> AllowLargeImages = new("--allow-large-images") { Description = $"Accept an --image-size above {TrainingOptions.MaxImageSize}." };
@@ -64,6 +65,7 @@ internal static class TrainCommand
             EmaDecay = p.GetValue(Ema),
             Warmup = p.GetValue(Warmup) is int w ? new LinearWarmup(w) : null,
             Augmentation = p.GetValue(Augment) is string a ? ResNet.Trainer.Data.Augmentation.Parse(a) : null,
+            RandomErasing = p.GetValue(RandomErasing),
             Normalization = p.GetValue(Normalize) switch
             {
                 null => null,
@@ -96,7 +98,7 @@ internal static class TrainCommand
         }
 
         public IEnumerable<Option> All => [Arch, Recipe, Pretrained, Epochs, Iterations, BatchSize, Lr, Schedule, Momentum, Nesterov, WeightDecay, LabelSmoothing, Ema, Warmup,
-            Augment, Normalize, ImageSize, AllowLargeImages, Channels, Validation, Seed, Device, Precision, Threads, Workers, CheckpointEvery, Resume, EarlyStop, StrictImages, TestMode, TtaFlip];
+            Augment, RandomErasing, Normalize, ImageSize, AllowLargeImages, Channels, Validation, Seed, Device, Precision, Threads, Workers, CheckpointEvery, Resume, EarlyStop, StrictImages, TestMode, TtaFlip];
     }
 
     public static Command Create(TextWriter output)
@@ -176,7 +178,7 @@ internal static class TrainCommand
 
             output.WriteLine($"data: {opened.Description}");
             output.WriteLine(string.Create(inv, $"model: {spec.Name}, {ModelStats.Parameters(spec):N0} parameters, input {spec.InputChannels} channel(s), {spec.NumClasses} classes"));
-            output.WriteLine(string.Create(inv, $"recipe: {overrides.Recipe}; batch {options.BatchSize}, lr {options.LearningRate}, {options.Schedule.GetType().Name}, momentum {options.Momentum}{(options.Nesterov ? " (Nesterov)" : "")}, weight decay {options.WeightDecay}{(options.EmaDecay is double ema ? $", weight average (EMA) decay {ema}" : "")}, {options.Length}, device {options.Device}"));
+            output.WriteLine(string.Create(inv, $"recipe: {overrides.Recipe}; batch {options.BatchSize}, lr {options.LearningRate}, {options.Schedule.GetType().Name}, momentum {options.Momentum}{(options.Nesterov ? " (Nesterov)" : "")}, weight decay {options.WeightDecay}{(options.EmaDecay is double ema ? $", weight average (EMA) decay {ema}" : "")}{(options.RandomErasing > 0 ? $", random erasing {options.RandomErasing}" : "")}, {options.Length}, device {options.Device}"));
 
             if (pretrained is not null)
                 output.WriteLine(string.Create(inv, $"pretrained: {pretrained.Name}{(pretrained.Top1 is double top1 ? $" ({top1:F3}% ImageNet top-1)" : "")}; trunk lr x{options.TrunkLearningRateFactor}"));

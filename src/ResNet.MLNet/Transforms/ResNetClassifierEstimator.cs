@@ -134,6 +134,9 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
             throw new InvalidTrainingOptionException(nameof(Options.WorkspaceFolder), $"'{workspace}'", !options.FreezeBackbone
                 ? "it keeps the features of head-only training: set FreezeBackbone = true as well, or leave it unset (CheckpointDirectory keeps checkpoints of full training)"
                 : "give a folder (it is created when missing), not an empty name or an existing file");
+        if (options.FreezeBackbone && options.RandomErasing is > 0)
+            throw new InvalidTrainingOptionException(nameof(Options.RandomErasing), options.RandomErasing.Value.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+                "head-only training computes each image's features once, unaugmented, so nothing could be erased: leave it unset, or set FreezeBackbone = false to train the whole network with it");
         // The exported model's scorer applies the entry's resize and crop in the ML.NET pipeline: refuse one it cannot apply now, not after training.
         if (options.PretrainedModel?.Transform?.Geometry is { } g && !ResizeCropImages.Supported.Contains(g))
             throw new InvalidTrainingOptionException(nameof(Options.PretrainedModel), $"'{options.PretrainedModel.Name}' (resize {g.ResizeSize}, crop {g.CropSize})",

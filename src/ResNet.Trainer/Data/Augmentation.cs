@@ -77,17 +77,7 @@ public sealed record RandomResizedCropAugmentation(double MinScale = 0.08, doubl
     public (int Top, int Left, int Height, int Width) SampleBox(int height, int width, Random rng)
     {
         ArgumentNullException.ThrowIfNull(rng);
-        double area = (double)height * width;
-        double logMin = Math.Log(MinRatio), logMax = Math.Log(MaxRatio);
-        for (int attempt = 0; attempt < 10; attempt++)
-        {
-            double target = area * (MinScale + rng.NextDouble() * (MaxScale - MinScale));
-            double ratio = Math.Exp(logMin + rng.NextDouble() * (logMax - logMin));
-            int w = (int)Math.Round(Math.Sqrt(target * ratio), MidpointRounding.ToEven);
-            int h = (int)Math.Round(Math.Sqrt(target / ratio), MidpointRounding.ToEven);
-            if (w > 0 && h > 0 && w <= width && h <= height)
-                return (rng.Next(0, height - h + 1), rng.Next(0, width - w + 1), h, w);
-        }
+        if (ImageOps.DrawBox(height, width, MinScale, MaxScale, MinRatio, MaxRatio, rng, mayFill: true) is { } box) return box;
         // torchvision's fallback: the whole image, trimmed to the nearest allowed ratio, centred.
         double inRatio = (double)width / height;
         int fw = width, fh = height;
@@ -106,8 +96,26 @@ public sealed record RandomResizedCropAugmentation(double MinScale = 0.08, doubl
 /// <param name="Width">The model's input width.</param>
 /// <param name="Normalization">Statistics to apply last; null leaves values in 0..1.</param>
 /// <param name="Augmentation">Training-time augmentation.</param>
-public sealed record ImagePipeline(int Channels, int Height, int Width, Normalization? Normalization, Augmentation Augmentation)
+/// <param name="RandomErasing">
+/// Probability of erasing a random box of each training image after normalization (torchvision's <c>RandomErasing</c>, Zhong et
+/// al. 2017): the box covers <see cref="ErasingMinScale"/> to <see cref="ErasingMaxScale"/> of the area with a log-uniform
+/// height/width ratio in [<see cref="ErasingMinRatio"/>, <see cref="ErasingMaxRatio"/>], and its pixels become 0, the training
+/// set's mean once normalized. 0 (the default) erases nothing; evaluation never erases.
+/// </param>
+public sealed record ImagePipeline(int Channels, int Height, int Width, Normalization? Normalization, Augmentation Augmentation, double RandomErasing = 0)
 {
+    /// <summary>The smallest share of the image's area an erased box covers (torchvision: 0.02).</summary>
+    public const double ErasingMinScale = 0.02;
+
+    /// <summary>The largest share of the image's area an erased box covers (torchvision: 0.33).</summary>
+    public const double ErasingMaxScale = 0.33;
+
+    /// <summary>The smallest height/width ratio of an erased box (torchvision: 0.3).</summary>
+    public const double ErasingMinRatio = 0.3;
+
+    /// <summary>The largest height/width ratio of an erased box (torchvision: 3.3).</summary>
+    public const double ErasingMaxRatio = 3.3;
+
     /// <summary>Floats per image in a batch.</summary>
     public int SampleLength => Channels * Height * Width;
 
@@ -149,6 +157,21 @@ public sealed record ImagePipeline(int Channels, int Height, int Width, Normaliz
                 break;
         }
         Normalization?.Apply(destination, Height, Width);
+        if (RandomErasing > 0 && rng.NextDouble() < RandomErasing) Erase(destination, rng);
+    }
+
+    /// <summary>
+    /// Zeroes one random box in every channel, drawn as torchvision's <c>RandomErasing.get_params</c> draws it: after 10 draws
+    /// that do not fit strictly inside the image, the image stays whole.
+    /// </summary>
+    private void Erase(Span<float> chw, Random rng)
+    {
+        // The box is drawn as width x height with a width/height ratio; the inverse range gives the same log-uniform height/width ratio.
+        if (ImageOps.DrawBox(Height, Width, ErasingMinScale, ErasingMaxScale, 1 / ErasingMaxRatio, 1 / ErasingMinRatio, rng, mayFill: false) is not { } box) return;
+        var (top, left, h, w) = box;
+        for (int c = 0; c < Channels; c++)
+            for (int y = top; y < top + h; y++)
+                chw.Slice((c * Height + y) * Width + left, w).Clear();
     }
 
     /// <summary>The evaluation transform: deterministic resize (and centre crop for the ImageNet recipe), then normalization.</summary>
@@ -228,6 +251,31 @@ internal static class ImageOps
         }
         else throw new ArgumentException($"Cannot convert {image.Channels}-channel images to {channels} channels.");
         return (chw, image.Height, image.Width);
+    }
+
+    /// <summary>
+    /// Draws a box covering a uniform share in [<paramref name="minScale"/>, <paramref name="maxScale"/>] of a
+    /// <paramref name="height"/> x <paramref name="width"/> image with a log-uniform width/height ratio in
+    /// [<paramref name="minRatio"/>, <paramref name="maxRatio"/>], at a uniform position: torchvision's draw for
+    /// <c>RandomResizedCrop</c> (<paramref name="mayFill"/>: the box may span a whole side) and <c>RandomErasing</c> (it must
+    /// not). Null after 10 draws that do not fit.
+    /// </summary>
+    public static (int Top, int Left, int Height, int Width)? DrawBox(int height, int width, double minScale, double maxScale, double minRatio, double maxRatio,
+        Random rng, bool mayFill)
+    {
+        double area = (double)height * width;
+        double logMin = Math.Log(minRatio), logMax = Math.Log(maxRatio);
+        for (int attempt = 0; attempt < 10; attempt++)
+        {
+            double target = area * (minScale + rng.NextDouble() * (maxScale - minScale));
+            double ratio = Math.Exp(logMin + rng.NextDouble() * (logMax - logMin));
+            int w = (int)Math.Round(Math.Sqrt(target * ratio), MidpointRounding.ToEven);
+            int h = (int)Math.Round(Math.Sqrt(target / ratio), MidpointRounding.ToEven);
+            bool fits = mayFill ? w <= width && h <= height : w < width && h < height;
+            if (w > 0 && h > 0 && fits)
+                return (rng.Next(0, height - h + 1), rng.Next(0, width - w + 1), h, w);
+        }
+        return null;
     }
 
     /// <summary>Copies the window at (top, left) of size outH x outW, zero outside the image, optionally mirrored.</summary>

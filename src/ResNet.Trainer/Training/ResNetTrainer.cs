@@ -60,7 +60,7 @@ public static class ResNetTrainer
 
         var normalization = resumed?.Normalization ?? o.FixedNormalization
             ?? Normalization.Compute(train, new ImagePipeline(spec.InputChannels, height, width, null, o.Augmentation), o.Normalization);
-        var pipeline = new ImagePipeline(spec.InputChannels, height, width, normalization, o.Augmentation);
+        var pipeline = new ImagePipeline(spec.InputChannels, height, width, normalization, o.Augmentation, o.RandomErasing);
         var loader = new BatchLoader(train, pipeline, new LoaderOptions
         {
             BatchSize = o.BatchSize, Shuffle = true, Augment = true, Seed = o.Seed, Workers = o.Workers, Prefetch = o.Prefetch,

@@ -54,6 +54,12 @@ public sealed record TrainingOptions
     /// <summary>Training-time augmentation (paper's CIFAR recipe by default).</summary>
     public Augmentation Augmentation { get; init; } = Augmentation.Cifar;
 
+    /// <summary>
+    /// Probability of erasing a random box of each training image (torchvision's <c>RandomErasing</c>; see
+    /// <see cref="ImagePipeline.RandomErasing"/>), from 0 (the default: never) to 1, on top of <see cref="Augmentation"/>.
+    /// </summary>
+    public double RandomErasing { get; init; }
+
     /// <summary>Normalization computed from the training set (paper: per-pixel mean subtraction).</summary>
     public NormalizationKind Normalization { get; init; } = NormalizationKind.PerPixel;
 
@@ -168,6 +174,7 @@ public sealed record TrainingOptions
             "give a decay above 0 and below 1 (e.g. 0.999: an average over about the last 1,000 steps), or leave it unset for no average");
         Require(Schedule is not null, nameof(Schedule), Schedule, "give a learning-rate schedule (e.g. the constant one)");
         Require(Augmentation is not null, nameof(Augmentation), Augmentation, "give an augmentation (none, cifar or imagenet)");
+        Require(RandomErasing is >= 0 and <= 1, nameof(RandomErasing), RandomErasing, "give a probability from 0 (never erase) to 1 (erase a box of every image; 0.5 is torchvision's)");
         switch (Warmup)
         {
             case LinearWarmup linear:

@@ -57,6 +57,9 @@ public record TrainingOverrides
     /// <summary>Training augmentation (<see cref="Data.Augmentation.Cifar"/>, <see cref="Data.Augmentation.ImageNet"/>, <see cref="Data.Augmentation.None"/>). Default: the recipe's.</summary>
     public Augmentation? Augmentation { get; set; }
 
+    /// <summary>Probability of erasing a random box of each training image (<see cref="TrainingOptions.RandomErasing"/>), from 0 to 1. Default: the recipe's (0).</summary>
+    public double? RandomErasing { get; set; }
+
     /// <summary>Normalization computed from the training set. Default: the recipe's.</summary>
     public NormalizationKind? Normalization { get; set; }
 
@@ -144,6 +147,7 @@ public record TrainingOverrides
             EmaDecay = EmaDecay ?? r.EmaDecay,
             Warmup = Warmup ?? r.Warmup,
             Augmentation = Augmentation ?? r.Augmentation,
+            RandomErasing = RandomErasing ?? r.RandomErasing,
             Normalization = Normalization ?? r.Normalization,
             FixedNormalization = FixedNormalization ?? r.FixedNormalization,
             ImageSize = ImageSize ?? r.ImageSize,
