@@ -32,7 +32,10 @@ public static class Program
         var config = new InvocationConfiguration { Output = output, Error = error, ProcessTerminationTimeout = null };
         try
         {
-            return root.Parse(args).InvokeAsync(config, cancellationToken).GetAwaiter().GetResult();
+            var parse = root.Parse(args);
+            // With no arguments at all, System.CommandLine shows the help, which is what a first-time user wants.
+            if (args.Length > 0 && UserErrors.ParseErrors(parse).Count > 0) return UserErrors.ReportParseErrors(parse, error);
+            return parse.InvokeAsync(config, cancellationToken).GetAwaiter().GetResult();
         }
         catch (Exception ex)
         {

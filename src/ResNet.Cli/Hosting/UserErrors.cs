@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using ResNet.Trainer.Data;
@@ -57,6 +58,52 @@ internal static class UserErrors
             }));
         if (verbose) error.WriteLine(ex.ToString());
         return code;
+    }
+
+    /// <summary>
+    /// Reports what the parser refused (an unknown option, a value that is not a number, a missing required option) as the
+    /// other user mistakes are: one <c>error:</c> line each, naming the input and the fix, then where the options are listed;
+    /// exit code <see cref="BadInput"/>.
+    /// </summary>
+    public static int ReportParseErrors(ParseResult parse, TextWriter error)
+    {
+        foreach (var message in ParseErrors(parse)) error.WriteLine("error: " + message);
+        var names = new List<string>();
+        for (SymbolResult? r = parse.CommandResult; r is System.CommandLine.Parsing.CommandResult c && c.Command is not RootCommand; r = r.Parent)
+            names.Insert(0, c.Command.Name);
+        error.WriteLine($"The options are listed by `resnet {string.Join(' ', names)}{(names.Count > 0 ? " " : "")}--help`.");
+        return BadInput;
+    }
+
+    /// <summary>
+    /// What the parser refused, and the decimal commas it took: the parser reads numbers in the invariant culture, where
+    /// <c>--lr 0,5</c> is 5 (a thousands separator), so a comma in a number is refused rather than read as a different value.
+    /// </summary>
+    public static IReadOnlyList<string> ParseErrors(ParseResult parse)
+    {
+        var messages = parse.Errors.Select(ParseMessage).ToList();
+        for (SymbolResult? r = parse.CommandResult; r is System.CommandLine.Parsing.CommandResult c; r = r.Parent)
+            foreach (var o in c.Children.OfType<OptionResult>())
+                if ((Nullable.GetUnderlyingType(o.Option.ValueType) ?? o.Option.ValueType) == typeof(double) && o.Tokens is [var t] && t.Value.Contains(','))
+                    messages.Add($"{o.Option.Name} {t.Value} is not valid: {DecimalFix}");
+        return messages;
+    }
+
+    private const string DecimalFix = "give a number, with a point for decimals (e.g. 0.5)";
+
+    // A value that does not parse as its option's number type is named as our own checks name values: "--threads abc is not valid: ...".
+    private static string ParseMessage(ParseError e)
+    {
+        if (e.SymbolResult is OptionResult { Option: var option, Tokens: [var token] })
+        {
+            var type = Nullable.GetUnderlyingType(option.ValueType) ?? option.ValueType;
+            var inv = System.Globalization.CultureInfo.InvariantCulture;
+            if ((type == typeof(int) || type == typeof(long)) && !long.TryParse(token.Value, System.Globalization.NumberStyles.Integer, inv, out _))
+                return $"{option.Name} {token.Value} is not valid: give a whole number";
+            if (type == typeof(double) && !double.TryParse(token.Value, System.Globalization.NumberStyles.Float, inv, out _))
+                return $"{option.Name} {token.Value} is not valid: {DecimalFix}";
+        }
+        return e.Message;
     }
 
     /// <summary>The exception that says what went wrong: aggregates (parallel loops) and invocation wrappers removed.</summary>

@@ -138,8 +138,11 @@ public sealed class CliBadInputTests(ITestOutputHelper log)
         ["train_bad_schedule"] = h => new(T("--data", h.Train, "--schedule", "sawtooth", "--output", h.Fresh("o")), 2, "sawtooth"),
         ["train_bad_augment"] = h => new(T("--data", h.Train, "--augment", "mixup", "--output", h.Fresh("o")), 2, "mixup"),
         ["train_channels_2"] = h => new(T("--data", h.Train, "--channels", "2", "--output", h.Fresh("o")), 2, "--channels 2", "1 (grayscale) or 3 (RGB)"),
-        ["train_epochs_not_a_number"] = h => new(T("--data", h.Train, "--epochs", "many", "--output", h.Fresh("o")), 1, "many"),
-        ["train_unknown_option"] = h => new(T("--data", h.Train, "--learning-rate", "0.1"), 1, "--learning-rate"),
+        ["train_epochs_not_a_number"] = h => new(["train", "--data", h.Train, "--epochs", "many", "--output", h.Fresh("o")], 2,
+            "error: --epochs many is not valid: give a whole number", "`resnet train --help`"),
+        ["train_epochs_twice"] = h => new(T("--data", h.Train, "--epochs", "3", "--output", h.Fresh("o")), 2, "error: Option '--epochs' expects a single argument"),
+        ["train_unknown_option"] = h => new(T("--data", h.Train, "--learning-rate", "0.1"), 2,
+            "error: Unrecognized command or argument '--learning-rate'", "`resnet train --help`"),
         // --- train: the output folder, checked before training ------------------------------------------
         ["train_output_is_a_file"] = h => new(T("--data", h.Train, "--output", h.ModelDat), 2, h.ModelDat, "existing file"),
         ["train_output_unwritable"] = h => new(T("--data", h.Train, "--output", Unwritable), 2, Unwritable, "cannot be written"),
@@ -321,6 +324,17 @@ public sealed class CliBadInputTests(ITestOutputHelper log)
         ["experiment_output_is_a_file"] = h => new(["experiment", "degradation", "--data", h.Train, "--output", h.ModelDat], 2, h.ModelDat, "existing file"),
         ["experiment_data_missing"] = h => new(["experiment", "degradation", "--data", Gone, "--output", h.Fresh("o")], 2, Gone),
         ["demo_data_missing"] = h => new(["demo", "--data", Gone, "--output", h.Fresh("o")], 2, Gone),
+        // --- what the parser refuses: one error line naming the flag, where the options are listed, exit 2 --------------
+        ["train_threads_not_a_number"] = h => new(T("--data", h.Train, "--output", h.Fresh("o"), "--threads", "abc"), 2,
+            "error: --threads abc is not valid: give a whole number", "`resnet train --help`"),
+        ["train_lr_with_a_decimal_comma"] = h => new(T("--data", h.Train, "--output", h.Fresh("o"), "--lr", "0,5"), 2,
+            "error: --lr 0,5 is not valid: give a number, with a point for decimals"),
+        ["train_without_data"] = h => new(T("--output", h.Fresh("o")), 2, "error: Option '--data' is required."),
+        ["evaluate_tta_shift_not_whole"] = h => new(["evaluate", "--model", h.ModelDat, "--data", h.Data, "--tta-shift", "1.5"], 2,
+            "error: --tta-shift 1.5 is not valid: give a whole number", "`resnet evaluate --help`"),
+        ["experiment_seeds_not_a_number"] = h => new(["experiment", "degradation", "--data", h.Train, "--output", h.Fresh("o"), "--seed", "x"], 2,
+            "--seed x is not valid", "`resnet experiment degradation --help`"),
+        ["unknown_command"] = _ => new(["frob"], 2, "'frob'", "`resnet --help`"),
     };
 
     public static TheoryData<string> Names() => [.. Cases.Keys];
