@@ -21,12 +21,14 @@ public sealed class WorkspaceCacheTests : IDisposable
         Directory.Delete(_workspace, recursive: true);
     }
 
-    private sealed record FitResult(IReadOnlyList<EpochStats> History, List<float[]> Scores, List<string> Notes);
+    private sealed record FitResult(IReadOnlyList<EpochStats> History, List<float[]> Scores, List<string> Notes, List<string> LoggedWarnings);
 
     private FitResult FitHeadOnly()
     {
         var ml = new MLContext(seed: 1);
         var notes = new List<string>();
+        var warnings = new List<string>();
+        ml.Log += (_, e) => { if (e.Kind == Microsoft.ML.Runtime.ChannelMessageKind.Warning) lock (warnings) warnings.Add(e.Message); };
         var images = ml.Data.LoadImagesFromDirectory(Path.Combine(_data, "train"));
         var estimator = ml.Transforms.ResNetClassifier(new ResNetClassifierEstimator.Options
         {
@@ -36,7 +38,7 @@ public sealed class WorkspaceCacheTests : IDisposable
         });
         var model = ml.Transforms.Conversion.MapValueToKey("Label").Append(estimator).Fit(images);
         var scores = model.Transform(images).GetColumn<float[]>("Score").ToList();
-        return new FitResult(estimator.LastTraining!.History, scores, notes);
+        return new FitResult(estimator.LastTraining!.History, scores, notes, warnings);
     }
 
     private string[] CacheFiles() => Directory.GetFiles(_workspace, "features-*.bin");
@@ -77,6 +79,9 @@ public sealed class WorkspaceCacheTests : IDisposable
 
         var second = FitHeadOnly();
         Assert.Contains(second.Notes, n => n.StartsWith("Warning: the feature cache", StringComparison.Ordinal) && n.Contains("checksum does not match"));
+        // mlContext.Log carries it as a warning, not as information.
+        Assert.Contains(second.LoggedWarnings, m => m.Contains("ResNet: the feature cache", StringComparison.Ordinal) && m.Contains("checksum does not match"));
+        Assert.DoesNotContain(first.LoggedWarnings, m => m.Contains("feature cache", StringComparison.Ordinal));
         Assert.Contains(second.Notes, n => n.StartsWith("cached 20 feature vectors", StringComparison.Ordinal));
         Assert.Equal(good, File.ReadAllBytes(file));
         AssertSameHead(first, second);
@@ -130,7 +135,9 @@ public sealed class WorkspaceCacheTests : IDisposable
     {
         public void Report(TrainingProgress value)
         {
-            if (value.Kind == ProgressKind.Message && value.Message is not null) lock (sink) sink.Add(value.Message);
+            if (value.Message is null) return;
+            if (value.Kind == ProgressKind.Message) lock (sink) sink.Add(value.Message);
+            if (value.Kind == ProgressKind.Warning) lock (sink) sink.Add("Warning: " + value.Message);
         }
     }
 }

@@ -31,6 +31,10 @@ internal sealed class ProgressPrinter(TextWriter output, bool live) : IProgress<
                 EndLine();
                 output.WriteLine(p.Message);
                 break;
+            case ProgressKind.Warning:
+                EndLine();
+                output.WriteLine("warning: " + p.Message);
+                break;
         }
     }
 

@@ -293,6 +293,9 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
                 case ProgressKind.Message when p.Message is not null:
                     channel.Info(MessageSensitivity.None, "{0}", "ResNet: " + p.Message);
                     break;
+                case ProgressKind.Warning when p.Message is not null:
+                    channel.Warning(MessageSensitivity.None, "{0}", "ResNet: " + p.Message);
+                    break;
             }
             user?.Report(p);
         }

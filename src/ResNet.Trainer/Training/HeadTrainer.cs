@@ -118,7 +118,7 @@ public static class HeadTrainer
             return read;
         }
         if (problem is not null)
-            progress?.Report(TrainingProgress.Note($"Warning: the feature cache '{path}' is damaged ({problem}); computing the features again."));
+            progress?.Report(TrainingProgress.Warning($"the feature cache '{path}' is damaged ({problem}); computing the features again."));
         var features = CacheFeatures(model, train, pipeline, o.FeatureBatchSize, cancellationToken);
         FeatureCache.Write(path, key, features);
         Report($"cached {n} feature vectors of {width} and saved them to '{path}'");

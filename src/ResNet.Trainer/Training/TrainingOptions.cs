@@ -216,6 +216,8 @@ public enum ProgressKind
     Epoch,
     /// <summary>A note (fallbacks, resumption, checkpoints).</summary>
     Message,
+    /// <summary>A problem worked around that the user should know of (a damaged cache computed again).</summary>
+    Warning,
 }
 
 /// <summary>A progress event.</summary>
@@ -239,6 +241,9 @@ public sealed record TrainingProgress(
     /// <summary>A message event (fallbacks, resumption, checkpoints, the start of a net).</summary>
     public static TrainingProgress Note(string message) =>
         new(ProgressKind.Message, 0, 0, 0, 0, 0, 0, null, null, 0, 0, TimeSpan.Zero, message);
+
+    /// <summary>A warning event: a problem worked around (ML.NET logs it as a warning, the command line prints <c>warning:</c>).</summary>
+    public static TrainingProgress Warning(string message) => Note(message) with { Kind = ProgressKind.Warning };
 
     /// <summary>The event of a finished epoch, from its figures.</summary>
     /// <param name="stats">The epoch's figures.</param>
