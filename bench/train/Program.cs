@@ -34,6 +34,7 @@ if (arg.ContainsKey("tta"))
         BatchSize = batch, Threads = threads, Precision = precision, KeepBest = false, EvaluationBatchSize = 500,
         LearningRate = Number("lr"), WeightDecay = Number("weight-decay"), LabelSmoothing = Number("label-smoothing"), EmaDecay = Number("ema"),
         RandomErasing = Number("random-erasing"),
+        DecayNormAndBias = arg.TryGetValue("decay-norm-and-bias", out var decayAll) ? bool.Parse(decayAll) : null,
         Schedule = arg.TryGetValue("schedule", out var schedule) ? LearningRateSchedule.Parse(schedule) : null,
     };
     TimeToAccuracy(arg.GetValueOrDefault("model", "resnet8"), arg.ContainsKey("zero-init-residual"), overrides, arg.ContainsKey("tta-flip"),
@@ -132,7 +133,7 @@ static void TimeToAccuracy(string arch, bool zeroInitResidual, TrainingOverrides
     var clock = Stopwatch.StartNew();
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"time to accuracy: {arch}{(zeroInitResidual ? " (zero-init residual)" : "")}, {overrides.Recipe} recipe, {options.Precision}, {options.Length}, batch {options.BatchSize}, lr {options.LearningRate}, {options.Schedule.GetType().Name}, " +
-        $"weight decay {options.WeightDecay}, label smoothing {options.LabelSmoothing}, random erasing {options.RandomErasing}, EMA {(options.EmaDecay is double d ? d.ToString(CultureInfo.InvariantCulture) : "off")}, " +
+        $"weight decay {options.WeightDecay}{(options.DecayNormAndBias ? "" : " (weight matrices only)")}, label smoothing {options.LabelSmoothing}, random erasing {options.RandomErasing}, EMA {(options.EmaDecay is double d ? d.ToString(CultureInfo.InvariantCulture) : "off")}, " +
         $"{options.Threads} threads, Fashion-MNIST {train.Count}/{test.Count}"));
     Console.WriteLine("epoch  wall_s  train_loss  test_acc");
     var progress = new Inline(p =>

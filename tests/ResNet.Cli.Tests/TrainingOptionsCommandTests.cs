@@ -123,9 +123,9 @@ public class TrainingOptionsCommandTests
     {
         string outDir = NewOutput();
         var (code, output, err) = Run("train", "--data", Small.Value, "--output", outDir, "--arch", "resnet8", "--epochs", "2", "--image-size", "16",
-            "--batch-size", "8", "--threads", "2", "--ema", "0.9", "--random-erasing", "0.5", "--tta-flip");
+            "--batch-size", "8", "--threads", "2", "--ema", "0.9", "--random-erasing", "0.5", "--no-decay-norm-and-bias", "--tta-flip");
         Assert.True(code == 0, err);
-        Assert.Contains("weight average (EMA) decay 0.9, random erasing 0.5,", output);
+        Assert.Contains("weight decay 0.0005 (weight matrices only), weight average (EMA) decay 0.9, random erasing 0.5,", output);
         string trainLine = output.Split('\n').Single(l => l.StartsWith("test accuracy: ", StringComparison.Ordinal));
         Assert.Contains("single + flip)", trainLine);
         Assert.True(File.Exists(Path.Combine(outDir, "model.onnx")));

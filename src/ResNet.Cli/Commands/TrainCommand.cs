@@ -27,6 +27,7 @@ internal static class TrainCommand
         public readonly Option<double?> Momentum = new("--momentum") { Description = "SGD momentum." };
         public readonly Option<bool> Nesterov = new("--nesterov") { Description = "Use Nesterov momentum." };
         public readonly Option<double?> WeightDecay = new("--weight-decay") { Description = "L2 weight decay." };
+        public readonly Option<bool> NoNormAndBiasDecay = new("--no-decay-norm-and-bias") { Description = "Weight decay on the weight matrices only, not on batch-norm parameters and biases (by default, as in the paper, on all)." };
         public readonly Option<double?> LabelSmoothing = new("--label-smoothing") { Description = "Label smoothing (0 to 1)." };
         public readonly Option<double?> Ema = new("--ema") { Description = "Keep a moving average of the weights with this decay (e.g. 0.999); validation, the test pass and the saved model use it." };
         public readonly Option<int?> Warmup = new("--warmup") { Description = "Linear warm-up over this many iterations." };
@@ -61,6 +62,7 @@ internal static class TrainCommand
             Momentum = p.GetValue(Momentum),
             Nesterov = p.GetValue(Nesterov) ? true : null,
             WeightDecay = p.GetValue(WeightDecay),
+            DecayNormAndBias = p.GetValue(NoNormAndBiasDecay) ? false : null,
             LabelSmoothing = p.GetValue(LabelSmoothing),
             EmaDecay = p.GetValue(Ema),
             Warmup = p.GetValue(Warmup) is int w ? new LinearWarmup(w) : null,
@@ -97,7 +99,7 @@ internal static class TrainCommand
             catch (ArgumentException ex) { throw new ArgumentException($"--pretrained: {ex.Message}", ex.ParamName); } // the error reporter drops the parameter name
         }
 
-        public IEnumerable<Option> All => [Arch, Recipe, Pretrained, Epochs, Iterations, BatchSize, Lr, Schedule, Momentum, Nesterov, WeightDecay, LabelSmoothing, Ema, Warmup,
+        public IEnumerable<Option> All => [Arch, Recipe, Pretrained, Epochs, Iterations, BatchSize, Lr, Schedule, Momentum, Nesterov, WeightDecay, NoNormAndBiasDecay, LabelSmoothing, Ema, Warmup,
             Augment, RandomErasing, Normalize, ImageSize, AllowLargeImages, Channels, Validation, Seed, Device, Precision, Threads, Workers, CheckpointEvery, Resume, EarlyStop, StrictImages, TestMode, TtaFlip];
     }
 
@@ -178,7 +180,7 @@ internal static class TrainCommand
 
             output.WriteLine($"data: {opened.Description}");
             output.WriteLine(string.Create(inv, $"model: {spec.Name}, {ModelStats.Parameters(spec):N0} parameters, input {spec.InputChannels} channel(s), {spec.NumClasses} classes"));
-            output.WriteLine(string.Create(inv, $"recipe: {overrides.Recipe}; batch {options.BatchSize}, lr {options.LearningRate}, {options.Schedule.GetType().Name}, momentum {options.Momentum}{(options.Nesterov ? " (Nesterov)" : "")}, weight decay {options.WeightDecay}{(options.EmaDecay is double ema ? $", weight average (EMA) decay {ema}" : "")}{(options.RandomErasing > 0 ? $", random erasing {options.RandomErasing}" : "")}, {options.Length}, device {options.Device}"));
+            output.WriteLine(string.Create(inv, $"recipe: {overrides.Recipe}; batch {options.BatchSize}, lr {options.LearningRate}, {options.Schedule.GetType().Name}, momentum {options.Momentum}{(options.Nesterov ? " (Nesterov)" : "")}, weight decay {options.WeightDecay}{(options.DecayNormAndBias ? "" : " (weight matrices only)")}{(options.EmaDecay is double ema ? $", weight average (EMA) decay {ema}" : "")}{(options.RandomErasing > 0 ? $", random erasing {options.RandomErasing}" : "")}, {options.Length}, device {options.Device}"));
 
             if (pretrained is not null)
                 output.WriteLine(string.Create(inv, $"pretrained: {pretrained.Name}{(pretrained.Top1 is double top1 ? $" ({top1:F3}% ImageNet top-1)" : "")}; trunk lr x{options.TrunkLearningRateFactor}"));

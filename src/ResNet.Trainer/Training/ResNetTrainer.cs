@@ -69,7 +69,7 @@ public static class ResNetTrainer
         var card = new ModelCard(spec, train.ClassNames, height, width, normalization, o.Augmentation);
 
         // --- optimizer and run state (section 3.4: SGD, momentum 0.9, weight decay) -------------------
-        using var sgd = Sgd.ForModel(model, o.Momentum, o.WeightDecay, o.Nesterov, o.TrunkLearningRateFactor);
+        using var sgd = Sgd.ForModel(model, o.Momentum, o.WeightDecay, o.Nesterov, o.TrunkLearningRateFactor, o.DecayNormAndBias);
         var state = resumed ?? new CheckpointState
         {
             SpecJson = Checkpoint.SpecJson(spec), SpecName = spec.Name, Normalization = normalization, ClassNames = train.ClassNames,

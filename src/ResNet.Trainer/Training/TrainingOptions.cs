@@ -33,6 +33,14 @@ public sealed record TrainingOptions
     /// <summary>L2 weight decay added to the gradient (paper: 1e-4).</summary>
     public double WeightDecay { get; init; } = 1e-4;
 
+    /// <summary>
+    /// Whether <see cref="WeightDecay"/> also pulls the batch-norm scales and shifts and the classifier's bias toward zero, as
+    /// the paper and <c>torch.optim.SGD</c> over all parameters do (true, the default). False decays only the convolution and
+    /// classifier weight matrices: the "no bias decay" of fast large-batch training (Jia et al. 2018), which timm applies by
+    /// default to every one-dimensional parameter.
+    /// </summary>
+    public bool DecayNormAndBias { get; init; } = true;
+
     /// <summary>The learning rate over training.</summary>
     public LearningRateSchedule Schedule { get; init; } = new StepsAtProgress([0.5, 0.75]);
 

@@ -45,6 +45,9 @@ public record TrainingOverrides
     /// <summary>L2 weight decay. Default: the recipe's.</summary>
     public double? WeightDecay { get; set; }
 
+    /// <summary>Whether weight decay also applies to batch-norm parameters and biases (<see cref="TrainingOptions.DecayNormAndBias"/>). Default: the recipe's (true).</summary>
+    public bool? DecayNormAndBias { get; set; }
+
     /// <summary>Label smoothing, from 0 up to 1. Default: the recipe's.</summary>
     public double? LabelSmoothing { get; set; }
 
@@ -143,6 +146,7 @@ public record TrainingOverrides
             Momentum = Momentum ?? r.Momentum,
             Nesterov = Nesterov ?? r.Nesterov,
             WeightDecay = WeightDecay ?? r.WeightDecay,
+            DecayNormAndBias = DecayNormAndBias ?? r.DecayNormAndBias,
             LabelSmoothing = LabelSmoothing ?? r.LabelSmoothing,
             EmaDecay = EmaDecay ?? r.EmaDecay,
             Warmup = Warmup ?? r.Warmup,

@@ -334,6 +334,8 @@ public sealed class CliBadInputTests(ITestOutputHelper log)
             "error: --tta-shift 1.5 is not valid: give a whole number", "`resnet evaluate --help`"),
         ["experiment_seeds_not_a_number"] = h => new(["experiment", "degradation", "--data", h.Train, "--output", h.Fresh("o"), "--seed", "x"], 2,
             "--seed x is not valid", "`resnet experiment degradation --help`"),
+        ["train_flag_given_a_value"] = h => new(T("--data", h.Train, "--output", h.Fresh("o"), "--no-decay-norm-and-bias", "yes"), 2,
+            "error: Unrecognized command or argument 'yes'", "`resnet train --help`"),
         ["unknown_command"] = _ => new(["frob"], 2, "'frob'", "`resnet --help`"),
     };
 

@@ -38,7 +38,7 @@ public class TrainingOverridesTests
         var o = new TrainingOverrides
         {
             Recipe = "paper-cifar", Epochs = 3, BatchSize = 7, LearningRate = 0.03, Schedule = new CosineSchedule(), Momentum = 0.5, Nesterov = true,
-            WeightDecay = 0.002, LabelSmoothing = 0.2, EmaDecay = 0.999, Warmup = new LinearWarmup(5), Augmentation = Augmentation.None, RandomErasing = 0.25, Normalization = NormalizationKind.None,
+            WeightDecay = 0.002, DecayNormAndBias = false, LabelSmoothing = 0.2, EmaDecay = 0.999, Warmup = new LinearWarmup(5), Augmentation = Augmentation.None, RandomErasing = 0.25, Normalization = NormalizationKind.None,
             FixedNormalization = norm, ImageSize = 5000, AllowLargeImages = true, ValidationFraction = 0.3, Seed = 9, Device = "auto", Precision = "bf16", Threads = 2, Workers = 0,
             Prefetch = 2, CheckpointDirectory = "ck", CheckpointEvery = 4, Resume = true, EarlyStoppingPatience = 6, KeepBest = false, ProgressEvery = 3,
             EvaluationBatchSize = 11,
@@ -46,7 +46,7 @@ public class TrainingOverridesTests
         var expected = new TrainingOptions
         {
             Length = TrainingLength.Epochs(3), BatchSize = 7, LearningRate = 0.03, Schedule = new CosineSchedule(), Momentum = 0.5, Nesterov = true,
-            WeightDecay = 0.002, LabelSmoothing = 0.2, EmaDecay = 0.999, Warmup = new LinearWarmup(5), Augmentation = Augmentation.None, RandomErasing = 0.25, Normalization = NormalizationKind.None,
+            WeightDecay = 0.002, DecayNormAndBias = false, LabelSmoothing = 0.2, EmaDecay = 0.999, Warmup = new LinearWarmup(5), Augmentation = Augmentation.None, RandomErasing = 0.25, Normalization = NormalizationKind.None,
             FixedNormalization = norm, ImageSize = 5000, AllowLargeImages = true, ValidationFraction = 0.3, Seed = 9, Device = "auto", Precision = "bf16", Threads = 2, Workers = 0,
             Prefetch = 2, CheckpointDirectory = "ck", CheckpointEvery = 4, Resume = true, EarlyStoppingPatience = 6, KeepBest = false, ProgressEvery = 3,
             EvaluationBatchSize = 11,
