@@ -31,7 +31,7 @@ internal static class TrainCommand
         public readonly Option<double?> LabelSmoothing = new("--label-smoothing") { Description = "Label smoothing (0 to 1)." };
         public readonly Option<double?> Ema = new("--ema") { Description = "Keep a moving average of the weights with this decay (e.g. 0.999); validation, the test pass and the saved model use it." };
         public readonly Option<int?> Warmup = new("--warmup") { Description = "Linear warm-up over this many iterations." };
-        public readonly Option<string?> Augment = new("--augment") { Description = "none, cifar (pad 4, crop, flip) or imagenet (scale, crop, flip, colour)." };
+        public readonly Option<string?> Augment = new("--augment") { Description = "none, cifar (pad 4, crop, flip), cifar:N (pad N, crop, flip; fast-cpu's is cifar:2), imagenet (scale, crop, flip, colour) or random-resized-crop." };
         public readonly Option<double?> RandomErasing = new("--random-erasing") { Description = "Erase a random box (2-33% of the area) of each training image with this probability (0 to 1; torchvision's RandomErasing uses 0.5)." };
         public readonly Option<string?> Normalize = new("--normalize") { Description = "per-pixel (the paper), per-channel or none." };
         public readonly Option<int?> ImageSize = new("--image-size") { Description = "Resize images to this size (default: the data's size)." };

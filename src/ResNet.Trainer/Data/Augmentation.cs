@@ -21,20 +21,44 @@ public abstract record Augmentation
     /// <summary>torchvision's fine-tuning augmentation: <c>RandomResizedCrop</c> (scale 0.08-1, ratio 3/4-4/3) and a horizontal flip.</summary>
     public static Augmentation RandomResizedCrop { get; } = new RandomResizedCropAugmentation();
 
-    /// <summary>The name <see cref="Parse"/> reads back as <paramref name="augmentation"/>; null for a setting no name stands for (e.g. another padding).</summary>
-    public static string? NameOf(Augmentation augmentation) =>
-        new[] { "none", "cifar", "imagenet", "random-resized-crop" }.FirstOrDefault(name => Parse(name) == augmentation);
+    /// <summary>The largest padding <c>cifar:N</c> takes.</summary>
+    public const int MaxCifarPadding = 64;
 
-    /// <summary>Parses <c>none</c>, <c>cifar</c>, <c>imagenet</c> or <c>random-resized-crop</c>.</summary>
-    /// <exception cref="ArgumentException">Another name.</exception>
-    public static Augmentation Parse(string name) => name.Trim().ToLowerInvariant() switch
+    /// <summary>
+    /// The name <see cref="Parse"/> reads back as <paramref name="augmentation"/> (<c>cifar:2</c> for the crop and flip with 2
+    /// pixels of padding); null for a setting no name stands for (e.g. a crop without the flip).
+    /// </summary>
+    public static string? NameOf(Augmentation augmentation) => augmentation switch
     {
-        "none" => None,
-        "cifar" => Cifar,
-        "imagenet" => ImageNet,
-        "random-resized-crop" or "rrc" => RandomResizedCrop,
-        _ => throw new ArgumentException($"Unknown augmentation '{name}'. Use none, cifar, imagenet or random-resized-crop.", nameof(name)),
+        CifarAugmentation { Flip: true, Padding: >= 0 and <= MaxCifarPadding } c when c != Cifar =>
+            string.Create(System.Globalization.CultureInfo.InvariantCulture, $"cifar:{c.Padding}"),
+        _ => new[] { "none", "cifar", "imagenet", "random-resized-crop" }.FirstOrDefault(name => Parse(name) == augmentation),
     };
+
+    /// <summary>
+    /// Parses <c>none</c>, <c>cifar</c> (the paper's: 4 pixels of padding), <c>cifar:N</c> (the same crop and flip with N
+    /// pixels of padding, 0-64; the <c>fast-cpu</c> recipe uses 2), <c>imagenet</c> or <c>random-resized-crop</c>.
+    /// </summary>
+    /// <exception cref="ArgumentException">Another name, or a padding that is not a whole number from 0 to 64.</exception>
+    public static Augmentation Parse(string name)
+    {
+        string n = name.Trim().ToLowerInvariant();
+        if (n.StartsWith("cifar:", StringComparison.Ordinal))
+        {
+            string padding = n["cifar:".Length..];
+            return int.TryParse(padding, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int p) && p <= MaxCifarPadding
+                ? new CifarAugmentation(p)
+                : throw new ArgumentException($"Augmentation '{name}': the padding '{padding}' is not a whole number of pixels from 0 to {MaxCifarPadding}; e.g. cifar:2.", nameof(name));
+        }
+        return n switch
+        {
+            "none" => None,
+            "cifar" => Cifar,
+            "imagenet" => ImageNet,
+            "random-resized-crop" or "rrc" => RandomResizedCrop,
+            _ => throw new ArgumentException($"Unknown augmentation '{name}'. Use none, cifar, cifar:N (N pixels of padding), imagenet or random-resized-crop.", nameof(name)),
+        };
+    }
 }
 
 /// <summary>Images pass unchanged (resized to the model's input size if needed).</summary>

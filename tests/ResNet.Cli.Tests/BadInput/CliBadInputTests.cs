@@ -137,6 +137,7 @@ public sealed class CliBadInputTests(ITestOutputHelper log)
         ["train_bad_test_mode"] = h => new(T("--data", h.Train, "--test-mode", "twenty-crop", "--output", h.Fresh("o")), 2, "twenty-crop", "ten-crop"),
         ["train_bad_schedule"] = h => new(T("--data", h.Train, "--schedule", "sawtooth", "--output", h.Fresh("o")), 2, "sawtooth"),
         ["train_bad_augment"] = h => new(T("--data", h.Train, "--augment", "mixup", "--output", h.Fresh("o")), 2, "mixup"),
+        ["train_augment_bad_padding"] = h => new(T("--data", h.Train, "--augment", "cifar:99", "--output", h.Fresh("o")), 2, "cifar:99", "from 0 to 64"),
         ["train_channels_2"] = h => new(T("--data", h.Train, "--channels", "2", "--output", h.Fresh("o")), 2, "--channels 2", "1 (grayscale) or 3 (RGB)"),
         ["train_epochs_not_a_number"] = h => new(["train", "--data", h.Train, "--epochs", "many", "--output", h.Fresh("o")], 2,
             "error: --epochs many is not valid: give a whole number", "`resnet train --help`"),

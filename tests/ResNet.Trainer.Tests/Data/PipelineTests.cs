@@ -4,6 +4,43 @@ namespace ResNet.Trainer.Tests.Data;
 
 public class PipelineTests
 {
+    [Theory]
+    [InlineData("none")]
+    [InlineData("cifar")]
+    [InlineData("cifar:0")]
+    [InlineData("cifar:2")]
+    [InlineData("imagenet")]
+    [InlineData("random-resized-crop")]
+    public void AugmentationNames_ReadBackAsTheSameSetting(string name)
+    {
+        var augmentation = Augmentation.Parse(name);
+        Assert.Equal(name, Augmentation.NameOf(augmentation));
+        Assert.Equal(augmentation, Augmentation.Parse(Augmentation.NameOf(augmentation)!));
+    }
+
+    [Fact]
+    public void CifarWithAPadding_IsTheCropAndFlipWithThatPadding_AndTheFastRecipesIsCifar2()
+    {
+        Assert.Equal(new CifarAugmentation(Padding: 1, Flip: true), Augmentation.Parse(" CIFAR:1 "));
+        Assert.Equal(Augmentation.Cifar, Augmentation.Parse("cifar:4"));
+        Assert.Equal("cifar", Augmentation.NameOf(Augmentation.Parse("cifar:4")));
+        Assert.Equal("cifar:2", Augmentation.NameOf(ResNet.Trainer.Training.Recipes.FastCpu().Augmentation));
+        Assert.Null(Augmentation.NameOf(new CifarAugmentation(Padding: 2, Flip: false)));
+    }
+
+    [Theory]
+    [InlineData("cifar:")]
+    [InlineData("cifar:-1")]
+    [InlineData("cifar:65")]
+    [InlineData("cifar:1.5")]
+    [InlineData("cifar:two")]
+    public void CifarWithABadPadding_IsRefused_NamingTheRange(string name)
+    {
+        var ex = Assert.Throws<ArgumentException>(() => Augmentation.Parse(name));
+        Assert.Contains($"Augmentation '{name}'", ex.Message);
+        Assert.Contains("from 0 to 64; e.g. cifar:2", ex.Message);
+    }
+
     [Fact]
     public void StratifiedSplit_KeepsClassSharesAndIsSeeded()
     {
