@@ -35,6 +35,7 @@ if (arg.ContainsKey("tta"))
         LearningRate = Number("lr"), WeightDecay = Number("weight-decay"), LabelSmoothing = Number("label-smoothing"), EmaDecay = Number("ema"),
         RandomErasing = Number("random-erasing"),
         DecayNormAndBias = arg.TryGetValue("decay-norm-and-bias", out var decayAll) ? bool.Parse(decayAll) : null,
+        Seed = arg.TryGetValue("seed", out var seed) ? int.Parse(seed, CultureInfo.InvariantCulture) : null,
         Schedule = arg.TryGetValue("schedule", out var schedule) ? LearningRateSchedule.Parse(schedule) : null,
         Augmentation = arg.TryGetValue("padding", out var padding) ? new CifarAugmentation(int.Parse(padding, CultureInfo.InvariantCulture)) : null,
     };
@@ -136,7 +137,7 @@ static void TimeToAccuracy(string arch, bool zeroInitResidual, TrainingOverrides
     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
         $"time to accuracy: {arch}{(zeroInitResidual ? " (zero-init residual)" : "")}, {overrides.Recipe} recipe, {options.Precision}, {options.Length}, batch {options.BatchSize}, lr {options.LearningRate}, {options.Schedule.GetType().Name}, {options.Augmentation}, " +
         $"weight decay {options.WeightDecay}{(options.DecayNormAndBias ? "" : " (weight matrices only)")}, label smoothing {options.LabelSmoothing}, random erasing {options.RandomErasing}, EMA {(options.EmaDecay is double d ? d.ToString(CultureInfo.InvariantCulture) : "off")}, " +
-        $"{options.Threads} threads, Fashion-MNIST {train.Count}/{test.Count}"));
+        $"seed {options.Seed}, {options.Threads} threads, Fashion-MNIST {train.Count}/{test.Count}"));
     Console.WriteLine("epoch  wall_s  train_loss  test_acc");
     var progress = new Inline(p =>
     {
