@@ -21,6 +21,10 @@ int steps = int.Parse(arg.GetValueOrDefault("steps", "20"), CultureInfo.Invarian
 int warm = int.Parse(arg.GetValueOrDefault("warmup", "5"), CultureInfo.InvariantCulture);
 bool epoch = arg.ContainsKey("epoch");
 string precision = arg.GetValueOrDefault("precision", TrainingOptions.Fp32);
+// --layout nchw keeps every activation NCHW (the step before the blocked layout); blocked is the library's default.
+string layout = arg.GetValueOrDefault("layout", "blocked");
+if (layout is not ("blocked" or "nchw")) throw new ArgumentException($"--layout {layout}: use blocked or nchw.");
+ResNet.Trainer.Native.BlockedLayout.Enabled = layout == "blocked";
 
 TorchNative.EnsureReady();
 torch.set_num_threads(threads);
@@ -176,7 +180,7 @@ void Report(string kind, double imagesPerSecond, double? imagesPerCpuSecond = nu
 {
     Console.WriteLine(JsonSerializer.Serialize(new
     {
-        impl = "ResNet.Trainer (TorchSharp 0.107)", kind, omp_wait_policy = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") ?? "PASSIVE", optimizer = torchSgd ? "torch.optim.SGD" : "ResNet.Trainer Sgd", precision, model = arch, batch, size, threads,
+        impl = "ResNet.Trainer (TorchSharp 0.107)", kind, omp_wait_policy = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") ?? "PASSIVE", optimizer = torchSgd ? "torch.optim.SGD" : "ResNet.Trainer Sgd", precision, layout, model = arch, batch, size, threads,
         images_per_second = Math.Round(imagesPerSecond, 1),
         images_per_cpu_second = imagesPerCpuSecond is double c ? Math.Round(c, 1) : (double?)null,
         peak_rss_mb = Math.Round(Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0, 0),

@@ -142,10 +142,13 @@ public sealed class ResNetModel : Module<Tensor, Tensor>
     {
         CheckInput(input);
         using var scope = NewDisposeScope();
-        var x = HeldScalars.Normalize(bn1, Convolve(conv1, Spec.Padding, _stem, input, _compute)).relu_(); // in place, as torchvision: BN's backward needs its input, not its output
+        bool blocked = BlockedLayout.Applies(conv1.weight!, _compute, Spec.Padding);
+        var x = blocked ? BlockedLayout.ToBlocked(input) : input;
+        x = HeldScalars.Normalize(bn1, Convolve(conv1, Spec.Padding, _stem, x, _compute)).relu_(); // in place, as torchvision: BN's backward needs its input, not its output
         if (maxpool is not null)
             x = maxpool.forward(PadFor(Spec.Padding, x, 3, 2, double.NegativeInfinity));
         foreach (var layer in layers) x = layer.forward(x);
+        if (blocked) x = BlockedLayout.ToDense(x);
         x = x.mean([2L, 3L]);
         return (_compute is null ? x : x.to(fc.weight!.dtype)).MoveToOuterDisposeScope(); // the classifier and the loss in the weights' type
     }
@@ -256,7 +259,15 @@ public sealed class ResidualBlock : Module<Tensor, Tensor>
     }
 
     // Option A (paper section 3.3): identity with stride-2 subsampling, and the extra channels are zeros.
+    // The blocked layout has no strided views or padding, so this shortcut takes its input through NCHW and back.
     private Tensor ZeroPadShortcut(Tensor x)
+    {
+        if (BlockedLayout.Applies(conv1.weight!, ComputeType, _padding))
+            return BlockedLayout.ToBlocked(ZeroPadShortcutDense(BlockedLayout.ToDense(x)));
+        return ZeroPadShortcutDense(x);
+    }
+
+    private Tensor ZeroPadShortcutDense(Tensor x)
     {
         if (Plan.Stride == 2)
             x = x[TensorIndex.Colon, TensorIndex.Colon, TensorIndex.Slice(null, null, 2), TensorIndex.Slice(null, null, 2)];
