@@ -24,7 +24,6 @@ string precision = arg.GetValueOrDefault("precision", TrainingOptions.Fp32);
 // --layout nchw keeps every activation NCHW (the step before the blocked layout); blocked is the library's default.
 string layout = arg.GetValueOrDefault("layout", "blocked");
 if (layout is not ("blocked" or "nchw")) throw new ArgumentException($"--layout {layout}: use blocked or nchw.");
-ResNet.Trainer.Native.BlockedLayout.Enabled = layout == "blocked";
 
 TorchNative.EnsureReady();
 torch.set_num_threads(threads);
@@ -51,6 +50,7 @@ if (arg.ContainsKey("tta"))
 var spec = ResNetSpec.Parse(arch) with { NumClasses = 10 };
 using var model = new ResNet.Trainer.Models.ResNetModel(spec, seed: 0);
 model.train();
+model.AllowBlockedLayout = layout == "blocked";
 // The step in the trainer's bf16 mode: bfloat16 convolutions on casts of the float32 weights (TrainingOptions.Precision).
 model.ComputeType = precision == TrainingOptions.Bf16 ? ScalarType.BFloat16 : null;
 bool torchSgd = arg.GetValueOrDefault("optimizer", "ours") == "torchsharp";

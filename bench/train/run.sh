@@ -12,13 +12,15 @@ dotnet build -c Release "$here/ResNet.Bench.Train.csproj" -v q -nologo >/dev/nul
 ours="$here/bin/Release/net10.0/ResNet.Bench.Train"
 py=/usr/bin/python3
 out="$(mktemp)"
-echo "date: $(date -u '+%Y-%m-%d %H:%M') UTC; load: $(cut -d' ' -f1-3 /proc/loadavg); commit: $(git -C "$here" rev-parse --short HEAD); $0 $*; CONFIGS=${CONFIGS:-} PRECISIONS=${PRECISIONS:-} EXTRAS=${EXTRAS:-}"
+echo "date: $(date -u '+%Y-%m-%d %H:%M') UTC; load: $(cut -d' ' -f1-3 /proc/loadavg); commit: $(git -C "$here" rev-parse --short HEAD); $0 $*; CONFIGS=${CONFIGS:-} LAYOUTS=${LAYOUTS:-} PRECISIONS=${PRECISIONS:-} EXTRAS=${EXTRAS:-}"
 run() { "$@" | tee -a "$out"; }
 # CONFIGS="resnet20 128 32;resnet56 128 32" limits the models (model batch size, separated by ';').
 if [ -n "${CONFIGS:-}" ]; then IFS=';' read -ra cfgs <<< "$CONFIGS"; else cfgs=("resnet20 128 32" "resnet56 128 32" "resnet18 32 224"); fi
+# LAYOUTS="blocked nchw" also runs our fp32 step with every activation in NCHW (the step before the blocked layout).
 # PRECISIONS="fp32 bf16" also runs our step in the trainer's bf16 mode; EXTRAS=0 leaves out ResNet-20's end-to-end epoch,
 # ACTIVE wait policy and torch.optim.SGD runs. PyTorch runs in both layouts (NCHW, channels-last) for every model.
 precisions="${PRECISIONS:-fp32}"
+layouts="${LAYOUTS:-blocked}"
 extras="${EXTRAS:-1}"
 for r in $(seq "$repeats"); do
   for cfg in "${cfgs[@]}"; do
@@ -28,7 +30,11 @@ for r in $(seq "$repeats"); do
     [ "$1" != resnet20 ] && s=$(( steps / 2 > 3 ? steps / 2 : 3 ))
     # ResNet.Trainer sets OMP_WAIT_POLICY=PASSIVE unless the user set it; give PyTorch the same.
     for prec in $precisions; do
-      OMP_WAIT_POLICY=PASSIVE run "$ours" --model "$1" --batch "$2" --size "$3" --threads "$threads" --steps "$s" --warmup 3 --precision "$prec" $extra
+      for layout in $layouts; do
+        [ "$prec" != fp32 ] && [ "$layout" != blocked ] && continue # bf16 runs NCHW either way
+        e="$extra"; [ "$layout" != blocked ] && e="" # the end-to-end epoch in the default layout only
+        OMP_WAIT_POLICY=PASSIVE run "$ours" --model "$1" --batch "$2" --size "$3" --threads "$threads" --steps "$s" --warmup 3 --precision "$prec" --layout "$layout" $e
+      done
     done
     OMP_WAIT_POLICY=PASSIVE run "$py" "$here/pytorch_peer.py" --model "$1" --batch "$2" --size "$3" --threads "$threads" --steps "$s" --warmup 3 $extra
     OMP_WAIT_POLICY=PASSIVE run "$py" "$here/pytorch_peer.py" --model "$1" --batch "$2" --size "$3" --threads "$threads" --steps "$s" --warmup 3 --channels-last
@@ -44,7 +50,7 @@ echo
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 def key(r):
-    variant = "channels-last" if r.get("channels_last") else r["optimizer"] + ("" if r.get("precision", "fp32") == "fp32" else " " + r["precision"])
+    variant = "channels-last" if r.get("channels_last") else r["optimizer"] + ("" if r.get("precision", "fp32") == "fp32" else " " + r["precision"]) + (" nchw" if r.get("layout") == "nchw" else "")
     return (r["model"], r["batch"], r["size"], r["kind"], r["omp_wait_policy"], r["impl"], variant)
 best, runs = {}, {}
 for r in rows:

@@ -18,20 +18,25 @@ namespace ResNet.Trainer.Native;
 /// </remarks>
 internal static class BlockedLayout
 {
-    private static readonly Lazy<jit.CompilationUnit> Unit = new(() =>
-        jit.compile("def to_blocked(x: Tensor) -> Tensor:\n    return x.to_mkldnn()\n"), LazyThreadSafetyMode.ExecutionAndPublication);
-
-    /// <summary>Off: every activation stays NCHW (for measuring the layout against NCHW, and a way back should it fail).</summary>
-    public static bool Enabled { get; set; } = true;
+    private static readonly Lazy<jit.CompilationUnit> Unit = new(() => jit.compile(
+        "def to_blocked(x: Tensor) -> Tensor:\n    return x.to_mkldnn()\n" +
+        "def is_blocked(x: Tensor) -> bool:\n    return x.is_mkldnn\n"), LazyThreadSafetyMode.ExecutionAndPublication);
 
     /// <summary>
-    /// Whether a network whose convolutions have this weight runs in the layout: float32 weights on the CPU, no separate
-    /// compute type (bfloat16 keeps NCHW) and padding done by the convolutions themselves (the layout has no <c>pad</c>).
-    /// The model and each of its blocks ask this same question, so they agree.
+    /// Whether a network whose convolutions have this weight runs in the layout: allowed by its owner, float32 weights on
+    /// the CPU, no separate compute type (bfloat16 keeps NCHW) and padding done by the convolutions themselves (the layout
+    /// has no <c>pad</c>). The model and each of its blocks ask this same question, so they agree.
     /// </summary>
-    public static bool Applies(Tensor weight, ScalarType? compute, Models.PaddingStyle padding) =>
-        Enabled && compute is null && padding == Models.PaddingStyle.Symmetric
+    public static bool Applies(bool allowed, Tensor weight, ScalarType? compute, Models.PaddingStyle padding) =>
+        allowed && compute is null && padding == Models.PaddingStyle.Symmetric
         && weight.dtype == ScalarType.Float32 && weight.device_type == DeviceType.CPU;
+
+    /// <summary>Whether the tensor is in the blocked layout.</summary>
+    public static bool IsBlocked(Tensor x)
+    {
+        using var answer = (Scalar)Unit.Value.invoke("is_blocked", x);
+        return answer.ToBoolean();
+    }
 
     /// <summary>The tensor in the blocked layout (autograd sees the conversion: gradients come back as NCHW).</summary>
     public static Tensor ToBlocked(Tensor x) => (Tensor)Unit.Value.invoke("to_blocked", x);
