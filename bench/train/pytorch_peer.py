@@ -17,6 +17,19 @@ import torch.nn.functional as F
 import torchvision
 
 
+# --mkldnn: activations in oneDNN's blocked layout (x.to_mkldnn()) from the stem to the pooling, as ResNet.Trainer does;
+# option A's strided view and zero channels go through a dense tensor and back.
+BLOCKED = False
+
+
+def to_blocked(x):
+    return x.to_mkldnn() if BLOCKED else x
+
+
+def to_dense(x):
+    return x.to_dense() if BLOCKED else x
+
+
 class CifarBlock(nn.Module):
     """Basic block with the paper's option A shortcut (stride-2 subsampling, zero-padded channels)."""
 
@@ -30,10 +43,13 @@ class CifarBlock(nn.Module):
 
     def forward(self, x):
         y = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-        s = x[:, :, ::2, ::2] if self.stride == 2 else x
+        if self.stride == 1 and not self.extra:
+            return F.relu(y + x)
+        s = to_dense(x)
+        s = s[:, :, ::2, ::2] if self.stride == 2 else s
         if self.extra:
             s = F.pad(s, (0, 0, 0, 0, 0, self.extra))
-        return F.relu(y + s)
+        return F.relu(y + to_blocked(s))
 
 
 class CifarResNet(nn.Module):
@@ -50,13 +66,28 @@ class CifarResNet(nn.Module):
         self.fc = nn.Linear(64, classes)
 
     def forward(self, x):
-        return self.fc(self.layers(F.relu(self.bn1(self.conv1(x)))).mean((2, 3)))
+        return self.fc(to_dense(self.layers(F.relu(self.bn1(self.conv1(to_blocked(x)))))).mean((2, 3)))
+
+
+class BlockedTorchvision(nn.Module):
+    """torchvision's ResNet with the trunk in the blocked layout (its own forward flattens, which that layout cannot)."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        n = self.net
+        x = n.maxpool(n.relu(n.bn1(n.conv1(to_blocked(x)))))
+        x = n.layer4(n.layer3(n.layer2(n.layer1(x))))
+        return n.fc(torch.flatten(to_dense(n.avgpool(x)), 1))
 
 
 def build(name):
     if name.startswith("resnet") and int(name[6:]) in (20, 32, 44, 56, 110):
         return CifarResNet((int(name[6:]) - 2) // 6)
-    return getattr(torchvision.models, name)(num_classes=10)
+    net = getattr(torchvision.models, name)(num_classes=10)
+    return BlockedTorchvision(net) if BLOCKED else net
 
 
 class Augmented(torch.utils.data.Dataset):
@@ -85,7 +116,10 @@ def main():
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--epoch", action="store_true")
     p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--mkldnn", action="store_true")
     a = p.parse_args()
+    global BLOCKED
+    BLOCKED = a.mkldnn
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     model = build(a.model)
@@ -108,6 +142,7 @@ def main():
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps({"impl": f"PyTorch {torch.__version__} eager", "kind": kind, "optimizer": "torch.optim.SGD", "model": a.model,
                           "batch": a.batch, "size": a.size, "threads": a.threads, "channels_last": a.channels_last,
+                          "mkldnn": a.mkldnn,
                           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(libgomp default)"),
                           "images_per_second": round(ips, 1), "images_per_cpu_second": round(ipc, 1), "peak_rss_mb": round(rss),
                           "page_faults_per_step": faults_per_step}), flush=True)

@@ -137,28 +137,18 @@ public sealed class ResNetModel : Module<Tensor, Tensor>
         }
     }
 
-    private bool _blockedLayout = true;
-
     /// <summary>
     /// Whether activations may stay in oneDNN's blocked layout between convolutions (<see cref="BlockedLayout"/>; it applies
     /// to float32 on the CPU). On by default; off keeps every activation NCHW, as the step was before the layout.
     /// </summary>
-    internal bool AllowBlockedLayout
-    {
-        get => _blockedLayout;
-        set
-        {
-            _blockedLayout = value;
-            foreach (var block in layers.SelectMany(l => l.children()).OfType<ResidualBlock>()) block.AllowBlockedLayout = value;
-        }
-    }
+    internal bool AllowBlockedLayout { get; set; } = true;
 
     /// <summary>The globally average-pooled features, shape [N, <see cref="ResNetSpec.FeatureCount"/>].</summary>
     public Tensor Features(Tensor input)
     {
         CheckInput(input);
         using var scope = NewDisposeScope();
-        bool blocked = BlockedLayout.Applies(_blockedLayout, conv1.weight!, _compute, Spec.Padding);
+        bool blocked = BlockedLayout.Applies(AllowBlockedLayout, conv1.weight!, _compute, Spec.Padding);
         var x = blocked ? BlockedLayout.ToBlocked(input) : input;
         x = HeldScalars.Normalize(bn1, Convolve(conv1, Spec.Padding, _stem, x, _compute)).relu_(); // in place, as torchvision: BN's backward needs its input, not its output
         if (maxpool is not null)
@@ -222,8 +212,6 @@ public sealed class ResidualBlock : Module<Tensor, Tensor>
 
     internal ScalarType? ComputeType { get; set; }
 
-    internal bool AllowBlockedLayout { get; set; } = true;
-
     /// <summary>Builds a block of the spec's kind from its plan.</summary>
     public ResidualBlock(ResNetSpec spec, BlockPlan plan) : base(spec.Block == BlockKind.Bottleneck ? "Bottleneck" : "BasicBlock")
     {
@@ -277,10 +265,11 @@ public sealed class ResidualBlock : Module<Tensor, Tensor>
     }
 
     // Option A (paper section 3.3): identity with stride-2 subsampling, and the extra channels are zeros.
-    // The blocked layout has no strided views or padding, so this shortcut takes its input through NCHW and back.
+    // The blocked layout has no strided views or padding, so this shortcut takes blocked input through NCHW and back.
+    // A block follows its input's layout (the model chooses it), so stages also run on NCHW input given to them directly.
     private Tensor ZeroPadShortcut(Tensor x)
     {
-        if (BlockedLayout.Applies(AllowBlockedLayout, conv1.weight!, ComputeType, _padding))
+        if (BlockedLayout.IsBlocked(x))
             return BlockedLayout.ToBlocked(ZeroPadShortcutDense(BlockedLayout.ToDense(x)));
         return ZeroPadShortcutDense(x);
     }

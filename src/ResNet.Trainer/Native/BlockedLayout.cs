@@ -25,7 +25,7 @@ internal static class BlockedLayout
     /// <summary>
     /// Whether a network whose convolutions have this weight runs in the layout: allowed by its owner, float32 weights on
     /// the CPU, no separate compute type (bfloat16 keeps NCHW) and padding done by the convolutions themselves (the layout
-    /// has no <c>pad</c>). The model and each of its blocks ask this same question, so they agree.
+    /// has no <c>pad</c>).
     /// </summary>
     public static bool Applies(bool allowed, Tensor weight, ScalarType? compute, Models.PaddingStyle padding) =>
         allowed && compute is null && padding == Models.PaddingStyle.Symmetric
