@@ -54,8 +54,11 @@ public sealed class ResNetModel : Module<Tensor, Tensor>
         fc = Linear(spec.FeatureCount, spec.NumClasses);
         register_module("fc", fc);
 
+        _norms = modules().OfType<BatchNorm2d>().ToArray();
         Initialize(seed);
     }
+
+    private readonly BatchNorm2d[] _norms;
 
     // The base constructor already calls into libtorch, so the backend must be loaded before it runs.
     private static string ReadyName(ResNetSpec spec)
@@ -148,7 +151,9 @@ public sealed class ResNetModel : Module<Tensor, Tensor>
     {
         CheckInput(input);
         using var scope = NewDisposeScope();
-        bool blocked = BlockedLayout.Applies(AllowBlockedLayout, conv1.weight!, _compute, Spec.Padding);
+        // libtorch's blocked batch norm has no backward pass in evaluation mode, so gradients through frozen statistics take NCHW.
+        bool blocked = BlockedLayout.Applies(AllowBlockedLayout, conv1.weight!, _compute, Spec.Padding)
+            && (!is_grad_enabled() || _norms.All(n => n.training));
         var x = blocked ? BlockedLayout.ToBlocked(input) : input;
         x = HeldScalars.Normalize(bn1, Convolve(conv1, Spec.Padding, _stem, x, _compute)).relu_(); // in place, as torchvision: BN's backward needs its input, not its output
         if (maxpool is not null)

@@ -93,24 +93,55 @@ public class BlockedLayoutTests
     }
 
     [Fact]
-    public void Blocks_SeeBlockedInput_OnlyInFloat32OnTheCpu()
+    public void Blocks_SeeBlockedInput_OnlyInFloat32OnTheCpu_AndNotForGradientsThroughFrozenBatchNorm()
     {
         using var model = new ResNetModel(SpecOf("resnet20"), seed: 3);
-        model.eval();
         var seen = new List<bool>();
-        var firstBlock = model.Stages[0].children().First();
-        var hook = ((TorchSharp.torch.nn.Module<Tensor, Tensor>)firstBlock).register_forward_pre_hook((_, x) => { seen.Add(BlockedLayout.IsBlocked(x)); return x; });
-        using var _ = no_grad();
-        using (var x = randn(2, 3, 32, 32)) model.forward(x).Dispose();
-        model.AllowBlockedLayout = false;
-        using (var x = randn(2, 3, 32, 32)) model.forward(x).Dispose();
-        model.AllowBlockedLayout = true;
-        model.ComputeType = ScalarType.BFloat16;
-        using (var x = randn(2, 3, 32, 32)) model.forward(x).Dispose();
-        model.ComputeType = null;
-        model.to(ScalarType.Float64);
-        using (var x = randn(2, 3, 32, 32, dtype: ScalarType.Float64)) model.forward(x).Dispose();
+        var firstBlock = (TorchSharp.torch.nn.Module<Tensor, Tensor>)model.Stages[0].children().First();
+        var hook = firstBlock.register_forward_pre_hook((_, x) => { seen.Add(BlockedLayout.IsBlocked(x)); return x; });
+        void Run(ScalarType type = ScalarType.Float32)
+        {
+            using var x = randn([2, 3, 32, 32], dtype: type);
+            model.forward(x).Dispose();
+        }
+        model.eval();
+        using (no_grad())
+        {
+            Run();                                                                         // scoring: blocked
+            model.AllowBlockedLayout = false; Run(); model.AllowBlockedLayout = true;      // switched off
+            model.ComputeType = ScalarType.BFloat16; Run(); model.ComputeType = null;      // bfloat16 convolutions
+        }
+        Run();                                                                             // gradients through evaluation-mode BN
+        model.train(); Run();                                                              // training: blocked
+        model.Stem.Norm.eval(); Run();                                                     // training with one frozen BN
+        model.eval();
+        using (no_grad()) { model.to(ScalarType.Float64); Run(ScalarType.Float64); }       // float64
         hook.remove();
-        Assert.Equal([true, false, false, false], seen);
+        Assert.Equal([true, false, false, false, true, false, false], seen);
+    }
+
+    /// <summary>libtorch's blocked batch norm has no backward pass in evaluation mode; such a pass runs in NCHW instead.</summary>
+    [Fact]
+    public void Gradients_ThroughEvaluationModeBatchNorm_AreThoseOfNchw()
+    {
+        Dictionary<string, Tensor> Grads(bool allowBlocked)
+        {
+            using var model = new ResNetModel(SpecOf("resnet20"), seed: 3);
+            model.AllowBlockedLayout = allowBlocked;
+            model.eval();
+            using var x = randn([4, 3, 16, 16], generator: new Generator(7));
+            using var y = arange(4, dtype: ScalarType.Int64);
+            using var loss = nn.functional.cross_entropy(model.forward(x), y);
+            loss.backward();
+            return model.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad!.detach().clone());
+        }
+        var nchw = Grads(allowBlocked: false);
+        var defaults = Grads(allowBlocked: true);
+        Assert.Equal(nchw.Count, defaults.Count);
+        foreach (var (key, g) in nchw)
+        {
+            Assert.True(g.abs().sum().item<float>() > 0, $"{key} got no gradient");
+            Assert.True(defaults[key].eq(g).all().item<bool>(), $"{key}: the gradient differs from NCHW's");
+        }
     }
 }
