@@ -34,7 +34,7 @@ public static class Program
         {
             var parse = root.Parse(args);
             // With no arguments at all, System.CommandLine shows the help, which is what a first-time user wants.
-            if (args.Length > 0 && UserErrors.ParseErrors(parse).Count > 0) return UserErrors.ReportParseErrors(parse, error);
+            if (args.Length > 0 && UserErrors.ParseErrors(parse) is { Count: > 0 } refused) return UserErrors.ReportParseErrors(parse, refused, error);
             return parse.InvokeAsync(config, cancellationToken).GetAwaiter().GetResult();
         }
         catch (Exception ex)

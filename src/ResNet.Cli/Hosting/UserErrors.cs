@@ -63,11 +63,11 @@ internal static class UserErrors
     /// <summary>
     /// Reports what the parser refused (an unknown option, a value that is not a number, a missing required option) as the
     /// other user mistakes are: one <c>error:</c> line each, naming the input and the fix, then where the options are listed;
-    /// exit code <see cref="BadInput"/>.
+    /// exit code <see cref="BadInput"/>. <paramref name="refused"/> is <see cref="ParseErrors"/> of the same parse.
     /// </summary>
-    public static int ReportParseErrors(ParseResult parse, TextWriter error)
+    public static int ReportParseErrors(ParseResult parse, IReadOnlyList<string> refused, TextWriter error)
     {
-        foreach (var message in ParseErrors(parse)) error.WriteLine("error: " + message);
+        foreach (var message in refused) error.WriteLine("error: " + message);
         var names = new List<string>();
         for (SymbolResult? r = parse.CommandResult; r is System.CommandLine.Parsing.CommandResult c && c.Command is not RootCommand; r = r.Parent)
             names.Insert(0, c.Command.Name);

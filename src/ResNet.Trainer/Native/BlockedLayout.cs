@@ -11,8 +11,9 @@ namespace ResNet.Trainer.Native;
 /// <remarks>
 /// On a plain NCHW float32 tensor, each oneDNN convolution (forward, backward data, backward weights) reorders its input
 /// and output: measured with <c>ONEDNN_VERBOSE</c> on a ResNet-56 step at batch 128, the reorders took 29% of oneDNN's time.
-/// libtorch's convolution, batch norm, ReLU, sum and average pooling all run on blocked tensors, forward and backward, so a
-/// network only leaves the layout where it needs strided views (option A's subsampling and zero channels) and at the end.
+/// libtorch's convolution, batch norm, max pooling, ReLU and sum all run on blocked tensors, forward and backward (batch
+/// norm's backward in training mode only), so a network only leaves the layout where it needs strided views (option A's
+/// subsampling and zero channels) and before the global mean.
 /// TorchSharp 0.107 has no <c>to_mkldnn</c>; libtorch's own is reached through a one-line TorchScript function, which
 /// records the conversion on the autograd tape like any other operation. The layout exists for float32 on the CPU only.
 /// </remarks>
@@ -24,8 +25,8 @@ internal static class BlockedLayout
 
     /// <summary>
     /// Whether a network whose convolutions have this weight runs in the layout: allowed by its owner, float32 weights on
-    /// the CPU, no separate compute type (bfloat16 keeps NCHW) and padding done by the convolutions themselves (the layout
-    /// has no <c>pad</c>).
+    /// the CPU, no separate compute type (bfloat16 keeps NCHW) and padding done by the convolutions themselves (CNTK-style
+    /// padding is a separate <c>pad</c> of the activations, which stays in NCHW).
     /// </summary>
     public static bool Applies(bool allowed, Tensor weight, ScalarType? compute, Models.PaddingStyle padding) =>
         allowed && compute is null && padding == Models.PaddingStyle.Symmetric
