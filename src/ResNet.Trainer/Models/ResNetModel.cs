@@ -270,7 +270,7 @@ public sealed class ResidualBlock : Module<Tensor, Tensor>
     }
 
     // Option A (paper section 3.3): identity with stride-2 subsampling, and the extra channels are zeros.
-    // The blocked layout has no strided views or padding, so this shortcut takes blocked input through NCHW and back.
+    // A blocked tensor has opaque storage (no strides, so no subsampling view), so this shortcut takes it through NCHW and back.
     // A block follows its input's layout (the model chooses it), so stages also run on NCHW input given to them directly.
     private Tensor ZeroPadShortcut(Tensor x)
     {
