@@ -52,6 +52,7 @@ grep -q "accuracy" "$work/demo.log" || { echo "FAIL: resnet demo printed no accu
 
 echo "== consumer app: a model zip from a training pipeline, scored by an app with only the scoring package"
 NUGET_PACKAGES="$HOME/.nuget/packages" dotnet run "$root/samples/ScoringApp/make-model.cs" -- "$work/model.zip"
+"$root/scripts/remove-app-build.sh" "$root/samples/ScoringApp/make-model.cs"
 mkdir -p "$work/app" && cp "$root/samples/ScoringApp/ScoringApp.csproj" "$root/samples/ScoringApp/Program.cs" "$work/app/"
 cp "$work/nuget.config" "$work/app/"
 (cd "$work/app" && dotnet publish -c Release -r linux-x64 --self-contained false -o "$work/app/publish" -nologo -v q)

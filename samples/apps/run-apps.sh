@@ -20,6 +20,7 @@ for app in "${apps[@]}"; do
   echo "== $name (RESNET_NOTEBOOK_SCALE=$RESNET_NOTEBOOK_SCALE)"
   start=$SECONDS
   if dotnet run -c Release "$app"; then status=ok; else status=FAILED; failed=1; fi
+  "$here/../../scripts/remove-app-build.sh" "$app"   # 1.3 GB of build output per app
   summary+=("$(printf '%-18s %-6s %4d s' "$name" "$status" "$((SECONDS - start))")")
 done
 echo "== apps ($RESNET_NOTEBOOK_SCALE scale) in $((SECONDS - total)) s"
