@@ -25,8 +25,7 @@ public static class ModelStats
         int size = imageSize;
         long Conv(ConvPlan c, out int outSize)
         {
-            var (lo, hi) = ResNetPlan.Padding(spec.Padding, c.Kernel, c.Stride);
-            outSize = (size + lo + hi - c.Kernel) / c.Stride + 1;
+            outSize = ResNetPlan.WindowOutput(spec.Padding, c.Kernel, c.Stride, size);
             return (long)c.InChannels * c.OutChannels * c.Kernel * c.Kernel * outSize * outSize;
         }
         static long ConvParams(ConvPlan c) => (long)c.InChannels * c.OutChannels * c.Kernel * c.Kernel + 2L * c.OutChannels; // weight + BN
@@ -37,8 +36,7 @@ public static class ModelStats
             Shape(stem.OutChannels, size), ConvParams(stem), stemMacs));
         if (spec.Stem == StemKind.ImageNet)
         {
-            var (lo, hi) = ResNetPlan.Padding(spec.Padding, 3, 2);
-            size = (size + lo + hi - 3) / 2 + 1;
+            size = ResNetPlan.WindowOutput(spec.Padding, 3, 2, size);
             rows.Add(new("maxpool", "3x3 max pool, stride 2", Shape(spec.StemWidth, size), 0, 0));
         }
 

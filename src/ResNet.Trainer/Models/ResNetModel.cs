@@ -167,8 +167,9 @@ public sealed class ResNetModel : Module<Tensor, Tensor>
     internal static Tensor PadFor(PaddingStyle style, Tensor x, int kernel, int stride, double value = 0)
     {
         if (style == PaddingStyle.Symmetric) return x; // the convolution pads itself
-        var (lo, hi) = ResNetPlan.Padding(style, kernel, stride);
-        return lo == 0 && hi == 0 ? x : functional.pad(x, [lo, hi, lo, hi], PaddingModes.Constant, value);
+        var (top, bottom) = ResNetPlan.Padding(style, kernel, stride, (int)x.shape[2]);
+        var (left, right) = ResNetPlan.Padding(style, kernel, stride, (int)x.shape[3]);
+        return top + bottom + left + right == 0 ? x : functional.pad(x, [left, right, top, bottom], PaddingModes.Constant, value);
     }
 
     private void CheckInput(Tensor input)

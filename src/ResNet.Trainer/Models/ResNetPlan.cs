@@ -121,7 +121,8 @@ public static class ResNetPlan
 
     /// <summary>
     /// Height and width of the last stage's output (what global average pooling reduces) for an input of
-    /// <paramref name="height"/> x <paramref name="width"/>: each strided window maps n pixels to (n + padding - kernel) / stride + 1.
+    /// <paramref name="height"/> x <paramref name="width"/>: each strided window maps n pixels to (n + padding - kernel) / stride + 1
+    /// (<see cref="WindowOutput(PaddingStyle, int, int, int)"/>).
     /// </summary>
     public static (int Height, int Width) OutputSize(ResNetSpec spec, int height, int width)
     {
@@ -132,11 +133,7 @@ public static class ResNetPlan
             windows.AddRange(b.Convs.Select(c => (c.Kernel, c.Stride)));
         int Size(int n)
         {
-            foreach (var (k, s) in windows)
-            {
-                var (lo, hi) = Padding(spec.Padding, k, s);
-                n = (n + lo + hi - k) / s + 1;
-            }
+            foreach (var (k, s) in windows) n = WindowOutput(spec.Padding, k, s, n);
             return n;
         }
         return (Size(height), Size(width));
@@ -159,12 +156,32 @@ public static class ResNetPlan
             throw new ArgumentException($"Spec '{spec.Name}': NumClasses must be at least 1, got {spec.NumClasses}.", nameof(spec));
     }
 
-    /// <summary>Padding before (top/left) and after (bottom/right) of a convolution or pooling window of size <paramref name="kernel"/>.</summary>
-    public static (int Lo, int Hi) Padding(PaddingStyle style, int kernel, int stride)
+    /// <summary>
+    /// Padding before (top/left) and after (bottom/right) of a convolution or pooling window of size <paramref name="kernel"/>
+    /// over <paramref name="inputSize"/> pixels (one axis).
+    /// </summary>
+    /// <remarks>
+    /// Symmetric: k/2 on each side. CNTK's automatic padding of strided windows gives ceil(n / stride) outputs and puts the
+    /// odd pixel of padding on top/left: its ResNet18 export pads a 224-pixel input [3,3,2,2] (7x7/2) and [1,1,0,0] (3x3/2).
+    /// The total therefore depends on the input: k - s where the stride divides n, more where it does not (3x3/2 over 17
+    /// pixels: 1 before, 1 after), so that a block's main path and its unpadded 1x1/2 shortcut both give ceil(n / 2).
+    /// </remarks>
+    public static (int Lo, int Hi) Padding(PaddingStyle style, int kernel, int stride, int inputSize)
     {
         if (style == PaddingStyle.Symmetric || stride == 1) return (kernel / 2, kernel / 2);
-        // CNTK's ResNet18 export pads [3,3,2,2] (7x7/2) and [1,1,0,0] (3x3/2): the odd pixel goes on top/left.
-        int total = Math.Max(kernel - stride, 0);
+        int outputs = (inputSize + stride - 1) / stride;
+        int total = Math.Max((outputs - 1) * stride + kernel - inputSize, 0);
         return (total - total / 2, total / 2);
+    }
+
+    /// <summary>Height and width out of a window of size <paramref name="kernel"/> over an input of <paramref name="size"/>.</summary>
+    public static (int H, int W) WindowOutput(PaddingStyle style, int kernel, int stride, (int H, int W) size) =>
+        (WindowOutput(style, kernel, stride, size.H), WindowOutput(style, kernel, stride, size.W));
+
+    /// <summary>Pixels (one axis) out of a window of size <paramref name="kernel"/> over <paramref name="inputSize"/> pixels.</summary>
+    public static int WindowOutput(PaddingStyle style, int kernel, int stride, int inputSize)
+    {
+        var (lo, hi) = Padding(style, kernel, stride, inputSize);
+        return (inputSize + lo + hi - kernel) / stride + 1;
     }
 }

@@ -49,8 +49,9 @@ public enum PaddingStyle
     /// <summary>PyTorch's symmetric padding of k/2 on every side.</summary>
     Symmetric,
     /// <summary>
-    /// CNTK's padding of strided windows: k - s pixels in all, the larger half on the top and left
-    /// (7x7/2: 3 before, 2 after; 3x3/2: 1 before, 0 after), as in the DnnImageFeaturizer ResNet18 ONNX file.
+    /// CNTK's automatic padding of strided windows: ceil(n / s) outputs from n pixels, the larger half of the padding on the
+    /// top and left. Where the stride divides the input that is k - s pixels in all (7x7/2: 3 before, 2 after; 3x3/2: 1 before,
+    /// 0 after), as in the DnnImageFeaturizer ResNet18 ONNX file at 224 pixels; see <see cref="ResNetPlan.Padding"/>.
     /// </summary>
     CntkAsymmetric,
 }

@@ -129,17 +129,19 @@ public static class OnnxExporter
         // Mirrored before normalization, as training's flip is (a per-pixel mean image is not symmetric).
         string x = g.Normalize(flip ? g.WithMirrors(Input) : Input, norm, spec.InputChannels, height, width);
 
-        x = g.Relu(g.ConvBn(x, ResNetPlan.Stem(spec), spec.Padding), "relu");
+        // size: the height and width of x, which CNTK-style padding of strided windows depends on.
+        var size = (H: height, W: width);
+        (x, size) = g.ConvBn(x, ResNetPlan.Stem(spec), spec.Padding, size);
+        x = g.Relu(x, "relu");
         if (spec.Stem == StemKind.ImageNet)
         {
-            var (lo, hi) = ResNetPlan.Padding(spec.Padding, 3, 2);
-            x = g.Node("MaxPool", "maxpool", [x], [
-                Ints("kernel_shape", 3, 3), Ints("strides", 2, 2), Ints("pads", lo, lo, hi, hi)]);
+            x = g.Node("MaxPool", "maxpool", [x], [Ints("kernel_shape", 3, 3), Ints("strides", 2, 2), Pads(spec.Padding, 3, 2, size)]);
+            size = ResNetPlan.WindowOutput(spec.Padding, 3, 2, size);
         }
 
         var blocks = ResNetPlan.Blocks(spec);
         for (int i = 0; i < blocks.Count; i++)
-            x = Block(g, spec, blocks[i], x, options.IncludeActivations && !flip && i == blocks.Count - 1 ? ActivationsOutput : null);
+            (x, size) = Block(g, spec, blocks[i], x, size, options.IncludeActivations && !flip && i == blocks.Count - 1 ? ActivationsOutput : null);
         var (outH, outW) = ResNetPlan.OutputSize(spec, height, width);
         if (flip && options.IncludeActivations)
             g.MeanOfViews(x, ActivationsOutput, [spec.FeatureCount, outH, outW], mirrorBack: true);
@@ -209,25 +211,34 @@ public static class OnnxExporter
     }
 
     // The last block's output may be named as a graph output (the activations) instead of after its node.
-    private static string Block(GraphBuilder g, ResNetSpec spec, BlockPlan b, string x, string? output)
+    private static (string Output, (int H, int W) Size) Block(GraphBuilder g, ResNetSpec spec, BlockPlan b, string x, (int H, int W) size, string? output)
     {
         string p = b.Path;
         string y = x;
+        var ySize = size;
         for (int i = 0; i < b.Convs.Count; i++)
         {
-            y = g.ConvBn(y, b.Convs[i], spec.Padding);
+            (y, ySize) = g.ConvBn(y, b.Convs[i], spec.Padding, ySize);
             if (i < b.Convs.Count - 1) y = g.Relu(y, $"{p}.relu{i + 1}");
         }
         string? shortcut = b.Shortcut switch
         {
             ShortcutKind.Identity => x,
-            ShortcutKind.Projection => g.ConvBn(x, b.Downsample!, spec.Padding),
+            ShortcutKind.Projection => g.ConvBn(x, b.Downsample!, spec.Padding, size).Output,
             ShortcutKind.ZeroPad => g.ZeroPadShortcut(x, p, b.Stride, b.OutChannels - b.InChannels),
             _ => null,
         };
         if (shortcut is not null)
             y = g.Node("Add", $"{p}.add", [y, shortcut], []);
-        return g.Relu(y, $"{p}.relu", output);
+        return (g.Relu(y, $"{p}.relu", output), ySize);
+    }
+
+    // The pads attribute of a window over an input of this size: [top, left, bottom, right].
+    internal static AttributeProto Pads(PaddingStyle style, int kernel, int stride, (int H, int W) size)
+    {
+        var (top, bottom) = ResNetPlan.Padding(style, kernel, stride, size.H);
+        var (left, right) = ResNetPlan.Padding(style, kernel, stride, size.W);
+        return Ints("pads", top, left, bottom, right);
     }
 
     internal static AttributeProto Ints(string name, params long[] values)
@@ -305,11 +316,14 @@ public static class OnnxExporter
 
         public string Relu(string x, string name, string? output = null) => Node("Relu", name, [x], [], output);
 
-        public string ConvBn(string x, ConvPlan plan, PaddingStyle padding)
+        /// <summary>A convolution and its batch norm (folded or not) on <paramref name="x"/> of <paramref name="size"/>; the output and its size.</summary>
+        public (string Output, (int H, int W) Size) ConvBn(string x, ConvPlan plan, PaddingStyle padding, (int H, int W) size) =>
+            (ConvBn(x, plan, Pads(padding, plan.Kernel, plan.Stride, size)), ResNetPlan.WindowOutput(padding, plan.Kernel, plan.Stride, size));
+
+        private string ConvBn(string x, ConvPlan plan, AttributeProto pads)
         {
             var (conv, bn, kernel, stride) = (plan.Key, plan.NormKey, plan.Kernel, plan.Stride);
-            var (lo, hi) = ResNetPlan.Padding(padding, kernel, stride);
-            AttributeProto[] attrs = [Ints("kernel_shape", kernel, kernel), Ints("strides", stride, stride), Ints("pads", lo, lo, hi, hi)];
+            AttributeProto[] attrs = [Ints("kernel_shape", kernel, kernel), Ints("strides", stride, stride), pads];
             if (!foldBatchNorm)
             {
                 string c = Node("Conv", conv, [x, Weight($"{conv}.weight")], attrs);

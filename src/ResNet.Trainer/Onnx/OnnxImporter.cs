@@ -406,8 +406,9 @@ public static class OnnxImporter
             var option = blocks.Any(b => b.Shortcut == ShortcutKind.ZeroPad) || !residual ? ShortcutOption.A
                 : blocks.All(b => b.Shortcut == ShortcutKind.Projection) ? ShortcutOption.C : ShortcutOption.B;
             var padding = _windows.Any(w => w.Lo != w.Hi) ? PaddingStyle.CntkAsymmetric : PaddingStyle.Symmetric;
+            // CNTK-style padding depends on whether the stride divides the window's input; either case is the style's.
             foreach (var w in _windows)
-                if (ResNetPlan.Padding(padding, w.Kernel, w.Stride) != ((int)w.Lo, (int)w.Hi))
+                if (!Enumerable.Range(0, w.Stride).Any(r => ResNetPlan.Padding(padding, w.Kernel, w.Stride, w.Kernel * w.Stride + r) == ((int)w.Lo, (int)w.Hi)))
                     throw NotAResNet($"a {w.Kernel}x{w.Kernel}/{w.Stride} window is padded ({w.Lo} before, {w.Hi} after), which neither symmetric nor CNTK padding gives");
             var placement = blocks.Any(b => b.Kind == BlockKind.Bottleneck && b.Stride == 2 && b.StrideOnFirst) ? BottleneckStride.Paper : BottleneckStride.V15;
 

@@ -66,6 +66,26 @@ public class ArchitectureTests
         Assert.InRange(macs, expected - 0.05e6, expected + 0.05e6);
     }
 
+    [Fact]
+    public void CntkPadding_GivesCeilOfHalf_WithTheOddPixelOnTopLeft()
+    {
+        // The DnnImageFeaturizer ResNet18 file at 224 pixels: 7x7/2 [3,3,2,2], max-pool and 3x3/2 [1,1,0,0], 1x1/2 none.
+        Assert.Equal((3, 2), ResNetPlan.Padding(PaddingStyle.CntkAsymmetric, 7, 2, 224));
+        Assert.Equal((1, 0), ResNetPlan.Padding(PaddingStyle.CntkAsymmetric, 3, 2, 112));
+        Assert.Equal((0, 0), ResNetPlan.Padding(PaddingStyle.CntkAsymmetric, 1, 2, 56));
+        // Where the stride does not divide the input, one more pixel: 3x3/2 over 17 pads 1 and 1; 7x7/2 over 35 pads 3 and 3.
+        Assert.Equal((1, 1), ResNetPlan.Padding(PaddingStyle.CntkAsymmetric, 3, 2, 17));
+        Assert.Equal((3, 3), ResNetPlan.Padding(PaddingStyle.CntkAsymmetric, 7, 2, 35));
+        Assert.Equal((1, 1), ResNetPlan.Padding(PaddingStyle.CntkAsymmetric, 3, 1, 17)); // stride 1: symmetric
+        Assert.Equal((1, 1), ResNetPlan.Padding(PaddingStyle.Symmetric, 3, 2, 112));
+        for (int n = 1; n <= 40; n++)
+            foreach (var k in new[] { 1, 3, 7 })
+                Assert.Equal((n + 1) / 2, ResNetPlan.WindowOutput(PaddingStyle.CntkAsymmetric, k, 2, n));
+        var spec = ResNetSpec.ResNet18() with { Padding = PaddingStyle.CntkAsymmetric };
+        Assert.Equal((3, 3), ResNetPlan.OutputSize(spec, 70, 71)); // 70 -> 35 -> 18 -> 9 -> 5 -> 3; 71 -> 36 -> 18 -> ...
+        Assert.Equal(ModelStats.Macs(ResNetSpec.ResNet18(), 224), ModelStats.Macs(spec, 224));
+    }
+
     [Theory]
     [InlineData("resnet20")]
     [InlineData("resnet8-w28")]

@@ -61,6 +61,22 @@ public class OnnxParityTests(ITestOutputHelper output)
         }
     }
 
+    // CNTK-style padding where the stride does not divide a window's input: at 70 pixels the stem gives 35, the max-pool 17,
+    // and layer2's 3x3/2 convolution then pads 1 on each side so that it gives 9, as its 1x1/2 projection does. (With k - s
+    // padding at every size, the two paths gave 8 and 9, and neither TorchSharp nor ONNX Runtime could add them.)
+    [Theory]
+    [InlineData(70)]
+    [InlineData(100)]
+    [InlineData(65)]
+    public void CntkPadding_AtSizesTheStridesDoNotDivide_RunsAndMatchesOnnxRuntime(int size)
+    {
+        var spec = Spec("resnet18", ShortcutOption.B) with { Padding = PaddingStyle.CntkAsymmetric };
+        using var model = Trained(spec, seed: 70, imageSize: size);
+        float diff = CompareLogits(model, 3, size, new OnnxExportOptions { ImageHeight = size });
+        output.WriteLine($"resnet18 (CNTK padding) at {size}x{size}: max |logits diff| = {diff:E2}");
+        Assert.True(diff <= Tolerance, $"max abs diff {diff}");
+    }
+
     [Fact]
     public void BgrMeanImageNormalization_OnZeroTo255Input_GivesTheSameLogits()
     {
