@@ -1,6 +1,7 @@
 using Microsoft.ML;
 using Microsoft.ML.Data;
 using ResNet.MLNet.Transforms;
+using ResNet.Trainer.Data;
 using ResNet.Trainer.Training;
 
 namespace ResNet.MLNet.Tests;
@@ -23,7 +24,7 @@ public sealed class WorkspaceCacheTests : IDisposable
 
     private sealed record FitResult(IReadOnlyList<EpochStats> History, List<float[]> Scores, List<string> Notes, List<string> LoggedWarnings);
 
-    private FitResult FitHeadOnly()
+    private FitResult FitHeadOnly(double? momentum = null, double? weightDecay = null)
     {
         var ml = new MLContext(seed: 1);
         var notes = new List<string>();
@@ -34,6 +35,7 @@ public sealed class WorkspaceCacheTests : IDisposable
         {
             ImageColumnName = "ImagePath", Architecture = "resnet8", Channels = 1, ImageSize = 28,
             FreezeBackbone = true, Epochs = 3, Seed = 1, WorkspaceFolder = _workspace,
+            Momentum = momentum, WeightDecay = weightDecay,
             MetricsCallback = new Notes(notes),
         });
         var model = ml.Transforms.Conversion.MapValueToKey("Label").Append(estimator).Fit(images);
@@ -129,6 +131,45 @@ public sealed class WorkspaceCacheTests : IDisposable
         // Without it, the same options are taken; full training erases (the trainer's own tests show it).
         _ = ml.Transforms.ResNetClassifier(new ResNetClassifierEstimator.Options { FreezeBackbone = true, WorkspaceFolder = _workspace });
         _ = ml.Transforms.ResNetClassifier(new ResNetClassifierEstimator.Options { RandomErasing = 0.5 });
+    }
+
+    [Fact]
+    public void OptionsHeadOnlyTrainingHasNoUseFor_AreRefusedBeforeAnyWork()
+    {
+        var ml = new MLContext();
+        var refused = new (string Option, string Value, ResNetClassifierEstimator.Options Options)[]
+        {
+            ("EmaDecay", "0.999", new() { FreezeBackbone = true, EmaDecay = 0.999 }),
+            ("Precision", "bf16", new() { FreezeBackbone = true, Precision = "bf16" }),
+            ("LabelSmoothing", "0.1", new() { FreezeBackbone = true, LabelSmoothing = 0.1 }),
+            ("Nesterov", "true", new() { FreezeBackbone = true, Nesterov = true }),
+            ("TrunkLearningRateFactor", "0.1", new() { FreezeBackbone = true, TrunkLearningRateFactor = 0.1 }),
+            ("DecayNormAndBias", "false", new() { FreezeBackbone = true, DecayNormAndBias = false }),
+            ("Augmentation", Augmentation.None.ToString()!, new() { FreezeBackbone = true, Augmentation = Augmentation.None }),
+        };
+        foreach (var (option, value, options) in refused)
+        {
+            var ex = Assert.Throws<InvalidTrainingOptionException>(() => ml.Transforms.ResNetClassifier(options with { WorkspaceFolder = _workspace }));
+            Assert.Equal(option, ex.Option);
+            Assert.Equal(value, ex.Value);
+            Assert.Contains("FreezeBackbone = false", ex.Message);
+        }
+        Assert.Empty(CacheFiles());
+        // The same options train the whole network; head-only training takes momentum and weight decay.
+        foreach (var (_, _, options) in refused) _ = ml.Transforms.ResNetClassifier(options with { FreezeBackbone = false });
+        _ = ml.Transforms.ResNetClassifier(new ResNetClassifierEstimator.Options { FreezeBackbone = true, Momentum = 0.5, WeightDecay = 0.01 });
+    }
+
+    [Fact]
+    public void HeadOnlyTraining_UsesTheGivenMomentumAndWeightDecay()
+    {
+        var defaults = FitHeadOnly();
+        var again = FitHeadOnly(momentum: 0.9, weightDecay: 1e-4); // the head's defaults, given explicitly: the same head
+        AssertSameHead(defaults, again);
+        var changed = FitHeadOnly(momentum: 0.0, weightDecay: 0.5);
+        Assert.Equal(3, changed.History.Count);
+        // Same features and first step; from the second step on the update differs, so the epoch losses do.
+        Assert.NotEqual(defaults.History[^1].TrainLoss, changed.History[^1].TrainLoss);
     }
 
     private sealed class Notes(List<string> sink) : IProgress<TrainingProgress>

@@ -70,6 +70,9 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         /// <summary>
         /// Train only the final fully connected layer: the trunk's pooled features are computed once per image and cached,
         /// then the classifier is trained on them (fast; no augmentation). Default false: every layer is trained (fine-tuning).
+        /// Head-only training uses the length, batch size (at most 64), learning rate (default 0.05), momentum (0.9), weight decay
+        /// (1e-4), seed, image size and normalization; setting an option it has no use for (EmaDecay, Precision, LabelSmoothing,
+        /// Nesterov, Schedule, Warmup, TrunkLearningRateFactor, DecayNormAndBias, Augmentation, RandomErasing) is refused.
         /// </summary>
         public bool FreezeBackbone { get; set; }
 
@@ -124,6 +127,20 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
     {
     }
 
+    // The first training option set that head-only training does not read (it takes the length, batch size, learning rate,
+    // momentum, weight decay, seed, image size and normalization), with its value; null when there is none.
+    private static (string Option, string Value)? HeadOnlyUnused(Options o) =>
+        o.EmaDecay is double ema ? (nameof(o.EmaDecay), ema.ToString("R", System.Globalization.CultureInfo.InvariantCulture))
+        : o.Precision is string precision ? (nameof(o.Precision), precision)
+        : o.LabelSmoothing is double smoothing ? (nameof(o.LabelSmoothing), smoothing.ToString("R", System.Globalization.CultureInfo.InvariantCulture))
+        : o.Nesterov is bool nesterov ? (nameof(o.Nesterov), nesterov ? "true" : "false")
+        : o.Schedule is { } schedule ? (nameof(o.Schedule), schedule.ToString()!)
+        : o.Warmup is { } warmup ? (nameof(o.Warmup), warmup.ToString()!)
+        : o.TrunkLearningRateFactor is double factor ? (nameof(o.TrunkLearningRateFactor), factor.ToString("R", System.Globalization.CultureInfo.InvariantCulture))
+        : o.DecayNormAndBias is bool decay ? (nameof(o.DecayNormAndBias), decay ? "true" : "false")
+        : o.Augmentation is { } augmentation ? (nameof(o.Augmentation), augmentation.ToString()!)
+        : null;
+
     internal ResNetClassifierEstimator(IHostEnvironment env, Options options)
     {
         _env = env.RegisterResNet();
@@ -137,6 +154,10 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
         if (options.FreezeBackbone && options.RandomErasing is > 0)
             throw new InvalidTrainingOptionException(nameof(Options.RandomErasing), options.RandomErasing.Value.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
                 "head-only training computes each image's features once, unaugmented, so nothing could be erased: leave it unset, or set FreezeBackbone = false to train the whole network with it");
+        if (options.FreezeBackbone && HeadOnlyUnused(options) is (string unused, string value))
+            throw new InvalidTrainingOptionException(unused, value,
+                "head-only training (FreezeBackbone) trains the classifier alone, with SGD on features computed once, and has no use for it: leave it unset, " +
+                "or set FreezeBackbone = false to train the whole network with it");
         // The exported model's scorer applies the entry's resize and crop in the ML.NET pipeline: refuse one it cannot apply now, not after training.
         if (options.PretrainedModel?.Transform?.Geometry is { } g && !ResizeCropImages.Supported.Contains(g))
             throw new InvalidTrainingOptionException(nameof(Options.PretrainedModel), $"'{options.PretrainedModel.Name}' (resize {g.ResizeSize}, crop {g.CropSize})",
@@ -250,7 +271,11 @@ public sealed class ResNetClassifierEstimator : IEstimator<ResNetScoringTransfor
             // Head only: cache the frozen trunk's features once, then train the classifier on them.
             normalization = options.FixedNormalization ?? Normalization.Compute(trainImages, new ImagePipeline(channels, size, size, null, Augmentation.None), options.Normalization, NormalizationSample);
             var history = HeadTrainer.Train(model, trainImages, new ImagePipeline(channels, size, size, normalization, Augmentation.None),
-                new HeadTrainingOptions { Length = options.Length, BatchSize = Math.Min(options.BatchSize, 64), Seed = options.Seed, LearningRate = o.LearningRate ?? 0.05, FeatureCacheFolder = o.WorkspaceFolder },
+                new HeadTrainingOptions
+                {
+                    Length = options.Length, BatchSize = Math.Min(options.BatchSize, 64), Seed = options.Seed, FeatureCacheFolder = o.WorkspaceFolder,
+                    LearningRate = o.LearningRate ?? 0.05, Momentum = o.Momentum ?? 0.9, WeightDecay = o.WeightDecay ?? 1e-4, // the head's own defaults unless set
+                },
                 progress, o.CancellationToken);
             LastTraining = new TrainingResult(model, new ModelCard(spec, classes, size, size, normalization, Augmentation.None), history,
                 history.Count, o.CancellationToken.IsCancellationRequested ? StopReason.Cancelled : StopReason.Completed, null, TimeSpan.FromSeconds(history.Sum(h => h.Seconds)));
