@@ -44,6 +44,8 @@ public static class ResNetTrainer
         if (o.Threads is int threads) torch.set_num_threads(threads);
         var device = Devices.Resolve(o.Device, Say);
         model.to(device);
+        if (Native.CpuFeatures.Bf16Warning(o.Precision, device.type == DeviceType.CPU, Native.CpuFeatures.HasBf16) is string slow)
+            progress?.Report(TrainingProgress.Warning(slow));
 
         // --- data ------------------------------------------------------------------------------------
         if (train.ClassNames.Count > spec.NumClasses)
