@@ -18,11 +18,12 @@ set_num_threads(threads);
 // warning each time; TorchSharp exposes no switch, so turn NNPACK off through libtorch itself.
 ResNet.Trainer.TorchNative.EnsureReady();
 bool nnpackOff = ResNet.Trainer.NnpackSwitch.TryDisable();
-Console.WriteLine($"threads: {threads}, best of {Rounds} rounds of {seconds}s per figure (methods interleaved), {Environment.ProcessorCount} logical cores, ONNX Runtime CPU provider, NNPACK {(nnpackOff ? "off" : "could not be turned off")}");
+Console.WriteLine($"date: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC; command: bench/onnx {string.Join(' ', args)}");
+Console.WriteLine($"threads: {threads}, {Rounds} rounds of {seconds}s per figure (methods interleaved round by round; median and best of the rounds, and the median of the per-round ratios), {Environment.ProcessorCount} logical cores, ONNX Runtime CPU provider, NNPACK {(nnpackOff ? "off" : "could not be turned off")}");
 // The figures are only comparable within one run; other load on the machine shows here.
 if (File.Exists("/proc/loadavg")) Console.WriteLine($"load average at start: {File.ReadAllText("/proc/loadavg").Trim()}");
 Console.WriteLine();
-Console.WriteLine("model        input     batch  method                    images/s");
+Console.WriteLine("model        input     batch  method                    median img/s    best img/s");
 
 Bench(ResNetSpec.ResNet20(), 32, [1, 8, 16, 32, 64]);
 Bench(ResNetSpec.ResNet18(), 224, [1, 4, 8, 16]);
@@ -49,7 +50,6 @@ void Bench(ResNetSpec spec, int size, int[] candidates)
     var rawByBatch = candidates.ToDictionary(b => b, b => Measure(b, Raw(b)));
     int best = rawByBatch.MaxBy(kv => kv.Value).Key;
 
-    double bestRaw = rawByBatch.Values.Max();
     foreach (int b in new[] { 1, best }.Distinct())
     {
         using var scorer = new OnnxScorer(onnx, new OnnxScorerOptions { IntraOpThreads = threads, MaxBatchSize = b });
@@ -66,15 +66,16 @@ void Bench(ResNetSpec spec, int size, int[] candidates)
                 model.forward(tensor(data.AsSpan(0, b * per).ToArray(), [b, 3, size, size]));
             }),
         };
-        var bestIps = new double[methods.Length];
+        // ips[m][round]: each method measured once per round, in turn, so a round's figures saw the same machine load.
+        var ips = methods.Select(_ => new double[Rounds]).ToArray();
         for (int round = 0; round < Rounds; round++)
             for (int m = 0; m < methods.Length; m++)
-                bestIps[m] = Math.Max(bestIps[m], Measure(b, methods[m].Run));
+                ips[m][round] = Measure(b, methods[m].Run);
         string name = $"{spec.Name,-12} {size}x{size,-6}";
-        for (int m = 0; m < methods.Length; m++) Print(name, b, methods[m].Name, bestIps[m]);
-        bestRaw = Math.Max(bestRaw, bestIps[0]);
+        for (int m = 0; m < methods.Length; m++) Print(name, b, methods[m].Name, Median(ips[m]), ips[m].Max());
+        double PairedRatio(int m, int peer) => Median(ips[m].Zip(ips[peer], (a, p) => a / p));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{"",-12} ours / raw = {bestIps[1] / bestIps[0]:F2}, ours / TorchSharp = {bestIps[1] / bestIps[3]:F2}, ours / best raw so far = {bestIps[1] / bestRaw:F2}, ScoreAsync / best raw so far = {bestIps[2] / bestRaw:F2}"));
+            $"{"",-12} median of per-round ratios: ours / raw = {PairedRatio(1, 0):F2}, ScoreAsync / raw = {PairedRatio(2, 0):F2}, ours / TorchSharp = {PairedRatio(1, 3):F2}"));
     }
     Console.WriteLine($"{"",-12} raw batch sweep (img/s): {string.Join(", ", rawByBatch.Select(kv => $"{kv.Key}: {kv.Value:F0}"))}; best {best}");
 }
@@ -88,8 +89,14 @@ double Measure(int batch, Action run)
     return n * batch / sw.Elapsed.TotalSeconds;
 }
 
-static void Print(string model, int batch, string method, double ips) =>
-    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{model} {batch,5}  {method,-24} {ips,9:F1}"));
+static void Print(string model, int batch, string method, double median, double best) =>
+    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{model} {batch,5}  {method,-24} {median,12:F1} {best,13:F1}"));
+
+static double Median(IEnumerable<double> values)
+{
+    var v = values.Order().ToArray();
+    return v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
+}
 
 int ArgInt(string name, int fallback)
 {

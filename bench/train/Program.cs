@@ -16,6 +16,7 @@ var arg = args.Select((a, i) => (a, i)).Where(p => p.a.StartsWith("--", StringCo
 string arch = arg.GetValueOrDefault("model", "resnet20");
 int batch = int.Parse(arg.GetValueOrDefault("batch", "128"), CultureInfo.InvariantCulture);
 int size = int.Parse(arg.GetValueOrDefault("size", "32"), CultureInfo.InvariantCulture);
+int channels = int.Parse(arg.GetValueOrDefault("channels", "3"), CultureInfo.InvariantCulture); // 1: Fashion-MNIST's gray images
 int threads = int.Parse(arg.GetValueOrDefault("threads", "2"), CultureInfo.InvariantCulture);
 int steps = int.Parse(arg.GetValueOrDefault("steps", "20"), CultureInfo.InvariantCulture);
 int warm = int.Parse(arg.GetValueOrDefault("warmup", "5"), CultureInfo.InvariantCulture);
@@ -37,7 +38,7 @@ if (arg.ContainsKey("tta"))
         BatchSize = batch, Threads = threads, Precision = precision, KeepBest = false, EvaluationBatchSize = 500,
         LearningRate = Number("lr"), WeightDecay = Number("weight-decay"), LabelSmoothing = Number("label-smoothing"), EmaDecay = Number("ema"),
         RandomErasing = Number("random-erasing"),
-        DecayNormAndBias = arg.TryGetValue("decay-norm-and-bias", out var decayAll) ? bool.Parse(decayAll) : null,
+        DecayNormAndBias = arg.ContainsKey("no-decay-norm-and-bias") ? false : null, // spelled as resnet train spells it
         Seed = arg.TryGetValue("seed", out var seed) ? int.Parse(seed, CultureInfo.InvariantCulture) : null,
         Schedule = arg.TryGetValue("schedule", out var schedule) ? LearningRateSchedule.Parse(schedule) : null,
         Augmentation = arg.TryGetValue("padding", out var padding) ? new CifarAugmentation(int.Parse(padding, CultureInfo.InvariantCulture)) : null,
@@ -47,7 +48,7 @@ if (arg.ContainsKey("tta"))
         int.Parse(arg.GetValueOrDefault("tta-shift", "0"), CultureInfo.InvariantCulture));
     return;
 }
-var spec = ResNetSpec.Parse(arch) with { NumClasses = 10 };
+var spec = ResNetSpec.Parse(arch) with { NumClasses = 10, InputChannels = channels };
 using var model = new ResNet.Trainer.Models.ResNetModel(spec, seed: 0);
 model.train();
 model.AllowBlockedLayout = layout == "blocked";
@@ -58,12 +59,12 @@ var optimizer = torch.optim.SGD(model.parameters(), 0.01, momentum: 0.9, weight_
 using var sgd = new Sgd(model.parameters(), 0.9, 1e-4, nesterov: false);
 
 var rng = new Random(0);
-var pixels = new byte[batch * 4 * size * size * 3]; // four batches' worth of random images
+var pixels = new byte[batch * 4 * size * size * channels]; // four batches' worth of random images
 rng.NextBytes(pixels);
-var data = new InMemoryImages(pixels, Enumerable.Range(0, batch * 4).Select(i => i % 10).ToArray(), size, size, 3, Enumerable.Range(0, 10).Select(i => $"c{i}").ToArray());
+var data = new InMemoryImages(pixels, Enumerable.Range(0, batch * 4).Select(i => i % 10).ToArray(), size, size, channels, Enumerable.Range(0, 10).Select(i => $"c{i}").ToArray());
 
 // Bare step: one fixed batch already in a tensor.
-using var x = randn(batch, 3, size, size, generator: new Generator(1));
+using var x = randn(batch, channels, size, size, generator: new Generator(1));
 using var y = randint(0, 10, [batch], generator: new Generator(2));
 void Step(Tensor input, Tensor target)
 {
@@ -89,13 +90,13 @@ if (epoch)
         Length = TrainingLength.Iterations(steps), BatchSize = batch, Augmentation = Augmentation.Cifar, Normalization = NormalizationKind.PerPixel,
         Threads = threads, Precision = precision, Workers = int.Parse(arg.GetValueOrDefault("workers", "1"), CultureInfo.InvariantCulture), Prefetch = 4, KeepBest = false, ProgressEvery = 1_000_000,
     };
-    var big = new InMemoryImages(Repeat(pixels, (steps + 3) / 4 + 1), Enumerable.Range(0, batch * 4 * ((steps + 3) / 4 + 1)).Select(i => i % 10).ToArray(), size, size, 3, data.ClassNames);
-    var loaderOnly = new BatchLoader(big, new ImagePipeline(3, size, size, null, Augmentation.Cifar), new LoaderOptions { BatchSize = batch, Workers = options.Workers });
+    var big = new InMemoryImages(Repeat(pixels, (steps + 3) / 4 + 1), Enumerable.Range(0, batch * 4 * ((steps + 3) / 4 + 1)).Select(i => i % 10).ToArray(), size, size, channels, data.ClassNames);
+    var loaderOnly = new BatchLoader(big, new ImagePipeline(channels, size, size, null, Augmentation.Cifar), new LoaderOptions { BatchSize = batch, Workers = options.Workers });
     var lc = Stopwatch.StartNew();
     int nb = 0;
     foreach (var b in loaderOnly.Epoch(0)) { using var t = tensor(b.Data, b.Shape); if (++nb == steps) break; }
     Report("loader only", steps * batch / lc.Elapsed.TotalSeconds);
-    var warmRun = options with { Length = TrainingLength.Iterations(warm), FixedNormalization = Normalization.Compute(big, new ImagePipeline(3, size, size, null, Augmentation.Cifar), NormalizationKind.PerPixel) };
+    var warmRun = options with { Length = TrainingLength.Iterations(warm), FixedNormalization = Normalization.Compute(big, new ImagePipeline(channels, size, size, null, Augmentation.Cifar), NormalizationKind.PerPixel) };
     ResNetTrainer.Train(model, big, null, warmRun);
     model.ComputeType = precision == TrainingOptions.Bf16 ? ScalarType.BFloat16 : null; // the trainer resets it after each step
     // The machine is shared and its speed drifts within seconds, so the end-to-end figure is taken as pairs: a bare
@@ -122,7 +123,7 @@ if (epoch)
 double? Number(string name) => arg.TryGetValue(name, out var v) ? double.Parse(v, CultureInfo.InvariantCulture) : null;
 
 // Time to accuracy on the full Fashion-MNIST (official 60k/10k split) with a recipe of the trainer (default fast-cpu) and
-// the overrides given (--lr, --schedule, --weight-decay, --decay-norm-and-bias false, --label-smoothing, --ema, --random-erasing,
+// the overrides given (--lr, --schedule, --weight-decay, --no-decay-norm-and-bias, --label-smoothing, --ema, --random-erasing,
 // --padding N: the crop-and-flip augmentation with N pixels of padding instead of the recipe's). The test set is scored after every epoch
 // for the curve only (with the averaged weights under --ema): KeepBest is off, so it never selects the reported model.
 // --tta-flip also reports the final accuracy with flip test-time augmentation.

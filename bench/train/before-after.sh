@@ -23,5 +23,5 @@ for p in $(seq "$pairs"); do
   echo "pair $p: step old $so img/s, new $sn img/s; end-to-end/bare (paired within the run) old $eo, new $en; load $(cut -d' ' -f1 /proc/loadavg)"
   ratios_step+=("$(awk "BEGIN { print $sn / $so }")"); ratios_e2e+=("$(awk "BEGIN { print $en / $eo }")")
 done
-median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+source "$here/median.sh"
 echo "median of paired ratios new/old: step $(median "${ratios_step[@]}"), end-to-end/bare $(median "${ratios_e2e[@]}")"

@@ -117,6 +117,10 @@ def main():
     p.add_argument("--epoch", action="store_true")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--mkldnn", action="store_true")
+    # --bf16: PyTorch's CPU autocast to bfloat16, the peer of ResNet.Trainer's Precision = "bf16". Checked in 1.13: convolutions,
+    # batch norm (float32 parameters and statistics, bfloat16 output) and the classifier give bfloat16, the loss float32;
+    # master weights and SGD stay float32. (Ours runs the pooled features and the classifier in float32.)
+    p.add_argument("--bf16", action="store_true")
     a = p.parse_args()
     global BLOCKED
     BLOCKED = a.mkldnn
@@ -132,7 +136,9 @@ def main():
 
     def step(inp, target):
         opt.zero_grad()
-        F.cross_entropy(model(inp), target).backward()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            loss = F.cross_entropy(model(inp), target)
+        loss.backward()
         opt.step()
 
     def faults():
@@ -142,7 +148,7 @@ def main():
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps({"impl": f"PyTorch {torch.__version__} eager", "kind": kind, "optimizer": "torch.optim.SGD", "model": a.model,
                           "batch": a.batch, "size": a.size, "threads": a.threads, "channels_last": a.channels_last,
-                          "mkldnn": a.mkldnn,
+                          "mkldnn": a.mkldnn, "precision": "bf16" if a.bf16 else "fp32",
                           "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(libgomp default)"),
                           "images_per_second": round(ips, 1), "images_per_cpu_second": round(ipc, 1), "peak_rss_mb": round(rss),
                           "page_faults_per_step": faults_per_step}), flush=True)

@@ -40,6 +40,10 @@ for r in $(seq "$repeats"); do
     OMP_WAIT_POLICY=PASSIVE run "$py" "$here/pytorch_peer.py" --model "$1" --batch "$2" --size "$3" --threads "$threads" --steps "$s" --warmup 3 --channels-last
     # PyTorch in the blocked layout too (x.to_mkldnn(), as ResNet.Trainer's default): not one of the two layouts, shown beside them.
     OMP_WAIT_POLICY=PASSIVE run "$py" "$here/pytorch_peer.py" --model "$1" --batch "$2" --size "$3" --threads "$threads" --steps "$s" --warmup 3 --mkldnn
+    # With our bf16 step, PyTorch's CPU autocast to bfloat16 as well (its peer; the criterion stays its faster fp32 layout).
+    case " $precisions " in *" bf16 "*)
+      OMP_WAIT_POLICY=PASSIVE run "$py" "$here/pytorch_peer.py" --model "$1" --batch "$2" --size "$3" --threads "$threads" --steps "$s" --warmup 3 --bf16 ;;
+    esac
     if [ "$1" = resnet20 ] && [ "$extras" = 1 ]; then
       OMP_WAIT_POLICY=ACTIVE run "$ours" --model "$1" --batch "$2" --size "$3" --threads "$threads" --steps "$s" --warmup 3 --epoch
       OMP_WAIT_POLICY=ACTIVE run "$py" "$here/pytorch_peer.py" --model "$1" --batch "$2" --size "$3" --threads "$threads" --steps "$s" --warmup 3 --epoch
@@ -52,7 +56,7 @@ echo
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 def key(r):
-    variant = "channels-last" if r.get("channels_last") else "blocked (mkldnn)" if r.get("mkldnn") else r["optimizer"] + ("" if r.get("precision", "fp32") == "fp32" else " " + r["precision"]) + (" nchw" if r.get("layout") == "nchw" else "")
+    variant = "channels-last" if r.get("channels_last") else "blocked (mkldnn)" if r.get("mkldnn") else "autocast bf16" if r["impl"].startswith("PyTorch") and r.get("precision") == "bf16" else r["optimizer"] + ("" if r.get("precision", "fp32") == "fp32" else " " + r["precision"]) + (" nchw" if r.get("layout") == "nchw" else "")
     return (r["model"], r["batch"], r["size"], r["kind"], r["omp_wait_policy"], r["impl"], variant)
 best, runs = {}, {}
 for r in rows:
@@ -63,7 +67,7 @@ for r in rows:
 def median(v):
     v = sorted(v)
     return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
-print(f"{'model':9} {'batch':>5} {'size':>4} {'measure':11} {'OMP wait':8} {'implementation':34} {'variant':24} {'img/s':>8} {'vs PyTorch':>10} {'paired':>7} {'vs best':>7} {'vs blk':>7} {'img/CPU-s':>9} {'vs PyTorch':>10} {'peak RSS MB':>11}")
+print(f"{'model':9} {'batch':>5} {'size':>4} {'measure':11} {'OMP wait':8} {'implementation':34} {'variant':24} {'img/s':>8} {'vs PyTorch':>10} {'paired':>7} {'vs best':>7} {'vs blk':>7} {'vs bf16':>7} {'img/CPU-s':>9} {'vs PyTorch':>10} {'peak RSS MB':>11}")
 for k, r in best.items():
     peerkey = next((q for q in best if q[5].startswith("PyTorch") and q[6] == "torch.optim.SGD" and q[:5] == k[:5]), None)
     clkey = next((q for q in best if q[5].startswith("PyTorch") and q[6] == "channels-last" and q[:3] == k[:3] and q[3] == "step" and q[4] == k[4]), None)
@@ -75,10 +79,13 @@ for k, r in best.items():
     bestof = median([a / max(b, c) for a, b, c in zip(runs[k], runs[peerkey], runs[clkey])]) if peerkey and clkey and k[3] == "step" else float("nan")
     # "vs blk": paired against PyTorch with its activations in the blocked layout too (--mkldnn), in the same repeat.
     vsblk = median([a / b for a, b in zip(runs[k], runs[blkkey])]) if blkkey and k[3] == "step" else float("nan")
+    # "vs bf16": paired against PyTorch's CPU autocast to bfloat16 (--bf16, run when PRECISIONS has bf16), in the same repeat.
+    bf16key = next((q for q in best if q[5].startswith("PyTorch") and q[6] == "autocast bf16" and q[:3] == k[:3] and q[3] == "step" and q[4] == k[4]), None)
+    vsbf16 = median([a / b for a, b in zip(runs[k], runs[bf16key])]) if bf16key and k[3] == "step" else float("nan")
     ratio = r["images_per_second"] / peer["images_per_second"] if peer else float("nan")
     cpu = r.get("images_per_cpu_second") or float("nan")
     cpu_ratio = cpu / peer["images_per_cpu_second"] if peer and peer.get("images_per_cpu_second") else float("nan")
-    print(f"{k[0]:9} {k[1]:>5} {k[2]:>4} {k[3]:11} {k[4][:8]:8} {k[5]:34} {k[6]:24} {r['images_per_second']:>8.1f} {ratio:>9.2f}x {paired:>6.2f}x {bestof:>6.2f}x {vsblk:>6.2f}x {cpu:>9.1f} {cpu_ratio:>9.2f}x {r['peak_rss_mb']:>11}")
+    print(f"{k[0]:9} {k[1]:>5} {k[2]:>4} {k[3]:11} {k[4][:8]:8} {k[5]:34} {k[6]:24} {r['images_per_second']:>8.1f} {ratio:>9.2f}x {paired:>6.2f}x {bestof:>6.2f}x {vsblk:>6.2f}x {vsbf16:>6.2f}x {cpu:>9.1f} {cpu_ratio:>9.2f}x {r['peak_rss_mb']:>11}")
 for line in open(sys.argv[1]):
     if line.startswith("# ") and "end to end" in line:
         print(line.rstrip())
