@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics.X86;
+
 namespace ResNet.Trainer.Native;
 
 /// <summary>What the processor offers libtorch's CPU kernels, as far as the operating system says.</summary>
@@ -30,6 +32,52 @@ internal static class CpuFeatures
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }
         return null;
+    }
+
+    /// <summary>
+    /// Whether oneDNN's float32 sum primitive (libtorch 2.10's oneDNN 3.7) can run on this CPU: false where it would die with
+    /// SIGFPE. The blocked activation layout sums residuals and updates batch-norm statistics with that primitive, so it is
+    /// used only where this is true.
+    /// </summary>
+    /// <remarks>
+    /// The primitive splits its work into blocks of half the per-core L1 data cache, which oneDNN's bundled Xbyak reads from
+    /// cpuid. On AMD processors it reads leaf 0x8000001D without checking that the leaf lists a cache. Some virtual machines
+    /// answer that leaf with zeros (seen on an "AMD EPYC" guest on 2026-12-03, whose leaves 4, 0xB and 0x8000001D were all
+    /// zero). Xbyak then computes an L1 of 1 byte, the block is 0 elements, and the primitive divides by it. Intel processors
+    /// take leaf 4, and oneDNN guesses 32 KiB when that lists no cache, so only AMD is checked.
+    /// </remarks>
+    public static bool OneDnnSumWorks { get; } = !X86Base.IsSupported || !IsAmd() || OneDnnSumBlock(L1DataCacheLeaf()) > 0;
+
+    /// <summary>
+    /// At most the number of float32 elements per block of oneDNN's sum primitive on an AMD CPU whose cpuid leaf 0x8000001D
+    /// sub-leaf 0 (the L1 data cache) reads as given: Xbyak's cache size (ways x partitions x line size x sets), divided by the
+    /// logical processors that share the cache (Xbyak divides by fewer), halved, in 4-byte elements. Zero means the primitive
+    /// divides by zero.
+    /// </summary>
+    public static long OneDnnSumBlock((uint Eax, uint Ebx, uint Ecx) leaf)
+    {
+        static long Bits(uint v, int from, int to) => (v >> from) & ((1u << (to - from + 1)) - 1);
+        long size = (Bits(leaf.Ebx, 22, 31) + 1) * (Bits(leaf.Ebx, 12, 21) + 1) * (Bits(leaf.Ebx, 0, 11) + 1) * ((long)leaf.Ecx + 1);
+        long sharing = Bits(leaf.Eax, 14, 25) + 1;
+        return size / sharing / 2 / sizeof(float);
+    }
+
+    private static bool IsAmd()
+    {
+        var (_, ebx, ecx, edx) = X86Base.CpuId(0, 0);
+        Span<byte> vendor = stackalloc byte[12];
+        BitConverter.TryWriteBytes(vendor, ebx);
+        BitConverter.TryWriteBytes(vendor[4..], edx);
+        BitConverter.TryWriteBytes(vendor[8..], ecx);
+        return System.Text.Encoding.ASCII.GetString(vendor) == "AuthenticAMD";
+    }
+
+    // Leaf 0x8000001D sub-leaf 0, or zeros where the processor has no such leaf (what Xbyak then reads is not defined).
+    private static (uint Eax, uint Ebx, uint Ecx) L1DataCacheLeaf()
+    {
+        if ((uint)X86Base.CpuId(unchecked((int)0x80000000), 0).Eax < 0x8000001D) return (0, 0, 0);
+        var (eax, ebx, ecx, _) = X86Base.CpuId(unchecked((int)0x8000001D), 0);
+        return ((uint)eax, (uint)ebx, (uint)ecx);
     }
 
     /// <summary>

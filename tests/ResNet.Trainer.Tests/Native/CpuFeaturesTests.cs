@@ -53,4 +53,17 @@ public class CpuFeaturesTests
         Assert.Null(CpuFeatures.Bf16Warning(TrainingOptions.Bf16, onCpu: false, hasBf16: false));
         Assert.Null(CpuFeatures.Bf16Warning(TrainingOptions.Fp32, onCpu: true, hasBf16: false));
     }
+
+    /// <summary>
+    /// cpuid leaf 0x8000001D sub-leaf 0 as an AMD Zen 4 core answers it (a 32 KiB L1 data cache: 8 ways, one partition,
+    /// 64-byte lines, 64 sets, shared by the core's two threads) and as a virtual machine seen here answered it (zeros).
+    /// </summary>
+    [Fact]
+    public void OneDnnSumBlock_IsHalfTheL1PerThreadInFloats_AndZeroWhereTheLeafListsNoCache()
+    {
+        uint eax = 1 | (1 << 5) | (1 << 8) | (1 << 14); // data cache, level 1, self-initializing, 2 logical processors share it
+        uint ebx = 63 | (0 << 12) | (7u << 22);         // line size - 1, partitions - 1, ways - 1
+        Assert.Equal(32 * 1024 / 2 / 2 / 4, CpuFeatures.OneDnnSumBlock((eax, ebx, 63)));
+        Assert.Equal(0, CpuFeatures.OneDnnSumBlock((0, 0, 0)));
+    }
 }
