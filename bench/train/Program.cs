@@ -48,6 +48,12 @@ if (arg.ContainsKey("tta"))
         int.Parse(arg.GetValueOrDefault("tta-shift", "0"), CultureInfo.InvariantCulture));
     return;
 }
+if (layout == "blocked" && !ResNet.Trainer.Native.CpuFeatures.OneDnnSumWorks)
+{
+    // The library keeps NCHW on such a CPU, so a "blocked" figure would be an NCHW one under the wrong label.
+    Console.Error.WriteLine("--layout blocked: oneDNN's sum primitive cannot run on this CPU (its cpuid lists no L1 cache), so the library keeps NCHW here; use --layout nchw.");
+    Environment.Exit(2);
+}
 var spec = ResNetSpec.Parse(arch) with { NumClasses = 10, InputChannels = channels };
 using var model = new ResNet.Trainer.Models.ResNetModel(spec, seed: 0);
 model.train();
