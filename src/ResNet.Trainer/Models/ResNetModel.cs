@@ -65,6 +65,7 @@ public sealed class ResNetModel : Module<Tensor, Tensor>
     {
         ArgumentNullException.ThrowIfNull(spec);
         TorchNative.EnsureReady();
+        Native.OneDnnGuard.Check(spec);
         return spec.Name;
     }
 

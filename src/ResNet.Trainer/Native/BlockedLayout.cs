@@ -26,11 +26,11 @@ internal static class BlockedLayout
     /// <summary>
     /// Whether a network whose convolutions have this weight runs in the layout: allowed by its owner, float32 weights on
     /// the CPU, no separate compute type (bfloat16 keeps NCHW) and padding done by the convolutions themselves (CNTK-style
-    /// padding is a separate <c>pad</c> of the activations, which stays in NCHW), on a CPU where oneDNN's sum primitive runs
-    /// (<see cref="CpuFeatures.OneDnnSumWorks"/>).
+    /// padding is a separate <c>pad</c> of the activations, which stays in NCHW), on a CPU whose caches oneDNN can read
+    /// (<see cref="CpuFeatures.OneDnnReadsCaches"/>).
     /// </summary>
     public static bool Applies(bool allowed, Tensor weight, ScalarType? compute, Models.PaddingStyle padding) =>
-        allowed && CpuFeatures.OneDnnSumWorks && compute is null && padding == Models.PaddingStyle.Symmetric
+        allowed && CpuFeatures.OneDnnReadsCaches && compute is null && padding == Models.PaddingStyle.Symmetric
         && weight.dtype == ScalarType.Float32 && weight.device_type == DeviceType.CPU;
 
     /// <summary>Whether the tensor is in the blocked layout.</summary>

@@ -35,24 +35,31 @@ internal static class CpuFeatures
     }
 
     /// <summary>
-    /// Whether oneDNN's float32 sum primitive (libtorch 2.10's oneDNN 3.7) can run on this CPU: false where it would die with
-    /// SIGFPE. The blocked activation layout sums residuals and updates batch-norm statistics with that primitive, so it is
-    /// used only where this is true.
+    /// Whether oneDNN (libtorch 2.10's oneDNN 3.7) reads a usable cache hierarchy from this CPU. Where it does not, the
+    /// blocked activation layout is not used, and <see cref="OneDnnGuard"/> turns oneDNN off for networks whose channel
+    /// counts oneDNN then gets wrong.
     /// </summary>
     /// <remarks>
-    /// The primitive splits its work into blocks of half the per-core L1 data cache, which oneDNN's bundled Xbyak reads from
-    /// cpuid. On AMD processors it reads leaf 0x8000001D without checking that the leaf lists a cache. Some virtual machines
-    /// answer that leaf with zeros (seen on an "AMD EPYC" guest on 2026-12-03, whose leaves 4, 0xB and 0x8000001D were all
-    /// zero). Xbyak then computes an L1 of 1 byte, the block is 0 elements, and the primitive divides by it. Intel processors
-    /// take leaf 4, and oneDNN guesses 32 KiB when that lists no cache, so only AMD is checked.
+    /// oneDNN sizes its work by the per-core cache sizes that its bundled Xbyak reads from cpuid. On AMD processors Xbyak
+    /// reads leaf 0x8000001D without checking that the leaf lists a cache. Some virtual machines answer that leaf with
+    /// zeros: seen on an "AMD EPYC" guest on 2026-12-03, whose leaves 4, 0xB and 0x8000001D were all zero. Xbyak then
+    /// computes caches of 1 byte. On that guest:
+    /// <list type="bullet">
+    /// <item>oneDNN's float32 sum primitive split its work into blocks of half the L1, 0 elements, and died with SIGFPE.
+    /// The blocked layout sums residuals and updates batch-norm statistics with it.</item>
+    /// <item>Its float32 convolutions gave wrong outputs (20-35% of the largest value off, or NaN) for channel counts that
+    /// are not multiples of 16, such as 20, 24 and 40, even with the ISA capped at AVX2.</item>
+    /// </list>
+    /// With oneDNN off, libtorch's own kernels agreed with float64 on the same shapes; <see cref="OneDnnGuard"/> has the sweep. Intel processors take leaf 4, and
+    /// oneDNN guesses the sizes when that lists no cache, so only AMD is checked.
     /// </remarks>
-    public static bool OneDnnSumWorks { get; } = !X86Base.IsSupported || !IsAmd() || OneDnnSumBlock(L1DataCacheLeaf()) > 0;
+    public static bool OneDnnReadsCaches { get; } = !X86Base.IsSupported || !IsAmd() || OneDnnSumBlock(L1DataCacheLeaf()) > 0;
 
     /// <summary>
     /// At most the number of float32 elements per block of oneDNN's sum primitive on an AMD CPU whose cpuid leaf 0x8000001D
     /// sub-leaf 0 (the L1 data cache) reads as given: Xbyak's cache size (ways x partitions x line size x sets), divided by the
     /// logical processors that share the cache (Xbyak divides by fewer), halved, in 4-byte elements. Zero means the primitive
-    /// divides by zero.
+    /// divides by zero: oneDNN has no usable cache sizes.
     /// </summary>
     public static long OneDnnSumBlock((uint Eax, uint Ebx, uint Ecx) leaf)
     {

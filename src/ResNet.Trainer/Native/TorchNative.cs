@@ -14,7 +14,7 @@ public static class TorchNative
         try
         {
             torch.InitializeDeviceType(DeviceType.CPU);
-            NnpackSwitch.TryDisable();
+            LibtorchSwitches.TryDisableNnpack();
             return null;
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
@@ -43,10 +43,10 @@ public static class TorchNative
 }
 
 /// <summary>
-/// libtorch 2.10 tries NNPACK on every CPU convolution and, on CPUs NNPACK does not support, prints
-/// "Could not initialize NNPACK" each time; TorchSharp has no switch, so it is turned off in libtorch itself.
+/// Switches in libtorch's global context that TorchSharp 0.107 does not expose, reached through libtorch's exported C++
+/// symbols (Linux x64 builds; elsewhere the calls report false and change nothing).
 /// </summary>
-internal static class NnpackSwitch
+internal static class LibtorchSwitches
 {
     [DllImport("libtorch_cpu", EntryPoint = "_ZN2at13globalContextEv")]
     private static extern IntPtr GlobalContext();
@@ -54,11 +54,36 @@ internal static class NnpackSwitch
     [DllImport("libtorch_cpu", EntryPoint = "_ZN2at7Context20setUserEnabledNNPACKEb")]
     private static extern void SetUserEnabledNnpack(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
 
-    /// <summary>Turns NNPACK off; false where the libtorch symbols are not found (another platform or ABI).</summary>
-    public static bool TryDisable()
+    [DllImport("libtorch_cpu", EntryPoint = "_ZN2at7Context20setUserEnabledMkldnnEb")]
+    private static extern void SetUserEnabledMkldnn(IntPtr context, [MarshalAs(UnmanagedType.U1)] bool enabled);
+
+    [DllImport("libtorch_cpu", EntryPoint = "_ZNK2at7Context17userEnabledMkldnnEv")]
+    [return: MarshalAs(UnmanagedType.U1)]
+    private static extern bool UserEnabledMkldnn(IntPtr context);
+
+    /// <summary>
+    /// Turns NNPACK off. libtorch 2.10 tries NNPACK on every CPU convolution and, on CPUs NNPACK does not support, prints
+    /// "Could not initialize NNPACK" each time.
+    /// </summary>
+    public static bool TryDisableNnpack() => Try(() => SetUserEnabledNnpack(GlobalContext(), false));
+
+    /// <summary>Turns oneDNN (MKLDNN) off: convolutions, batch norm and pooling take libtorch's own CPU kernels.</summary>
+    public static bool TryDisableOneDnn() => Try(() => SetUserEnabledMkldnn(GlobalContext(), false));
+
+    /// <summary>Whether libtorch uses oneDNN (null where the switch cannot be read).</summary>
+    public static bool? OneDnnEnabled
+    {
+        get
+        {
+            bool? answer = null;
+            return Try(() => answer = UserEnabledMkldnn(GlobalContext())) ? answer : null;
+        }
+    }
+
+    private static bool Try(Action call)
     {
         if (!RuntimeInformation.IsOSPlatform(OSPlatform.Linux)) return false;
-        try { SetUserEnabledNnpack(GlobalContext(), false); return true; }
+        try { call(); return true; }
         catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException) { return false; }
     }
 }

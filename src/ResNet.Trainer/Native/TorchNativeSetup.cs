@@ -66,6 +66,12 @@ internal static class TorchNativeSetup
 
     private static bool _allocatorTuned;
 
+    /// <summary>Adds a line to <see cref="Log"/>.</summary>
+    internal static void Record(string line)
+    {
+        lock (Gate) _log.Add(line);
+    }
+
     [DllImport("libc", EntryPoint = "setenv")]
     private static extern int setenv(string name, string value, int overwrite);
 

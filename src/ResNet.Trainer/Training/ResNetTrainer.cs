@@ -46,6 +46,8 @@ public static class ResNetTrainer
         model.to(device);
         if (Native.CpuFeatures.Bf16Warning(o.Precision, device.type == DeviceType.CPU, Native.CpuFeatures.HasBf16) is string slow)
             progress?.Report(TrainingProgress.Warning(slow));
+        if (Native.OneDnnGuard.Warning(device.type == DeviceType.CPU) is string kernels)
+            progress?.Report(TrainingProgress.Warning(kernels));
 
         // --- data ------------------------------------------------------------------------------------
         if (train.ClassNames.Count > spec.NumClasses)
