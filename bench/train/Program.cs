@@ -48,7 +48,7 @@ if (arg.ContainsKey("tta"))
         int.Parse(arg.GetValueOrDefault("tta-shift", "0"), CultureInfo.InvariantCulture));
     return;
 }
-if (layout == "blocked" && !ResNet.Trainer.Native.CpuFeatures.OneDnnSumWorks)
+if (layout == "blocked" && !ResNet.Trainer.Native.CpuFeatures.OneDnnReadsCaches)
 {
     // The library keeps NCHW on such a CPU, so a "blocked" figure would be an NCHW one under the wrong label.
     Console.Error.WriteLine("--layout blocked: oneDNN's sum primitive cannot run on this CPU (its cpuid lists no L1 cache), so the library keeps NCHW here; use --layout nchw.");
@@ -187,7 +187,7 @@ void Report(string kind, double imagesPerSecond, double? imagesPerCpuSecond = nu
 {
     Console.WriteLine(JsonSerializer.Serialize(new
     {
-        impl = "ResNet.Trainer (TorchSharp 0.107)", kind, omp_wait_policy = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") ?? "PASSIVE", optimizer = torchSgd ? "torch.optim.SGD" : "ResNet.Trainer Sgd", precision, layout, model = arch, batch, size, threads,
+        impl = "ResNet.Trainer (TorchSharp 0.107)", kind, omp_wait_policy = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") ?? "PASSIVE", optimizer = torchSgd ? "torch.optim.SGD" : "ResNet.Trainer Sgd", precision, layout, onednn = ResNet.Trainer.LibtorchSwitches.OneDnnEnabled, model = arch, batch, size, threads,
         images_per_second = Math.Round(imagesPerSecond, 1),
         images_per_cpu_second = imagesPerCpuSecond is double c ? Math.Round(c, 1) : (double?)null,
         peak_rss_mb = Math.Round(Process.GetCurrentProcess().PeakWorkingSet64 / 1048576.0, 0),
