@@ -18,6 +18,8 @@ namespace ResNet.Trainer.Native;
 /// </remarks>
 internal static class OneDnnGuard
 {
+    private static int _acted; // 1 once oneDNN was turned off (or could not be): it is done once per process
+
     /// <summary>Whether oneDNN's convolutions were measured right for this channel count on such a CPU.</summary>
     public static bool SafeChannels(int channels) => channels == 16 || channels % 32 == 0;
 
@@ -38,7 +40,7 @@ internal static class OneDnnGuard
     /// </summary>
     public static void Check(ResNetSpec spec)
     {
-        if (CpuFeatures.OneDnnReadsCaches || FirstUnsafe(spec) is not { } conv || LibtorchSwitches.OneDnnEnabled == false) return;
+        if (CpuFeatures.OneDnnReadsCaches || FirstUnsafe(spec) is not { } conv || Interlocked.Exchange(ref _acted, 1) == 1) return;
         TorchNativeSetup.Record(LibtorchSwitches.TryDisableOneDnn()
             ? $"oneDNN off for the rest of this process: this CPU's cpuid lists no caches, and oneDNN then computes convolutions with {conv.InChannels} -> {conv.OutChannels} channels ({spec.Name}'s {conv.Key}) wrongly; libtorch's own kernels are slower but right"
             : $"oneDNN could not be turned off: this CPU's cpuid lists no caches, and {spec.Name}'s {conv.Key} ({conv.InChannels} -> {conv.OutChannels} channels) may be computed wrongly");
