@@ -50,8 +50,8 @@ internal static class CpuFeatures
     /// <item>Its float32 convolutions gave wrong outputs (20-35% of the largest value off, or NaN) for channel counts that
     /// are not multiples of 16, such as 20, 24 and 40, even with the ISA capped at AVX2.</item>
     /// </list>
-    /// With oneDNN off, libtorch's own kernels agreed with float64 on the same shapes; <see cref="OneDnnGuard"/> has the sweep. Intel processors take leaf 4, and
-    /// oneDNN guesses the sizes when that lists no cache, so only AMD is checked.
+    /// With oneDNN off, libtorch's own kernels agreed with float64 on the same shapes; <see cref="OneDnnGuard"/> has the
+    /// sweep. Intel processors take leaf 4, and oneDNN guesses the sizes when that lists no cache, so only AMD is checked.
     /// </remarks>
     public static bool OneDnnReadsCaches { get; } = !X86Base.IsSupported || !IsAmd() || OneDnnSumBlock(L1DataCacheLeaf()) > 0;
 

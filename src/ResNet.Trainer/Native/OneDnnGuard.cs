@@ -12,9 +12,9 @@ namespace ResNet.Trainer.Native;
 /// to the weight. Every shape whose channel counts were 16 or multiples of 32 agreed; 109 others did not: forward passes off
 /// by 20-35% of the largest output (or NaN) for counts that are not multiples of 16 (20, 24, 28, 40, 56), and gradients to
 /// the input off for 48, 80 and 112 channels and for 1-12. A network's own input never needs a gradient, so the stem's input
-/// channels do not count. Turning oneDNN off costs a ResNet-20 step 12x there (40 and 43 against 489 and 532 images/s), so it is turned off
-/// only for the networks that need it, and stays off for the rest of the process: a global switch flipped back and forth
-/// would race with models on other threads.
+/// channels do not count. Turning oneDNN off costs a ResNet-20 step 12x there (40 and 43 against 489 and 532 images/s),
+/// so it is turned off only for the networks that need it, and stays off for the rest of the process: a global switch
+/// flipped back and forth would race with models on other threads.
 /// </remarks>
 internal static class OneDnnGuard
 {
